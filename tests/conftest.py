@@ -1,0 +1,62 @@
+"""Shared fixtures: write a small project to a temp dir and call into it."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wippy import Runtime, load_project
+
+
+class Project:
+    """A throwaway project: add Lua files and entries, then load or call it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.entries: list[str] = []
+
+    def lua(self, name: str, source: str) -> None:
+        (self.root / name).write_text(textwrap.dedent(source))
+
+    def function(self, name: str, source: str, *, modules: list[str] | None = None,
+                 imports: dict[str, str] | None = None, kind: str = "function.lua",
+                 method: str | None = "main", extra: str = "") -> None:
+        self.lua(f"{name}.lua", source)
+        lines = [f"  - name: {name}", f"    kind: {kind}", f"    source: file://{name}.lua"]
+        if method:
+            lines.append(f"    method: {method}")
+        if modules:
+            lines.append(f"    modules: [{', '.join(modules)}]")
+        if imports:
+            lines.append("    imports:")
+            lines += [f"      {k}: {v}" for k, v in imports.items()]
+        if extra:
+            lines += ["    " + line for line in textwrap.dedent(extra).strip().splitlines()]
+        self.entries.append("\n".join(lines))
+
+    def write(self, namespace: str = "app") -> None:
+        (self.root / "_index.yaml").write_text(f"namespace: {namespace}\nentries:\n" + "\n".join(self.entries) + "\n")
+
+    def runtime(self, **kwargs: Any) -> Runtime:
+        self.write()
+        return Runtime(load_project(self.root), **kwargs)
+
+    def call(self, entry: str, *args: Any, **kwargs: Any) -> Any:
+        runtime = self.runtime()
+        return asyncio.run(runtime.call(entry, *args, **kwargs))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def run_lua(project: Project, body: str, *args: Any, modules: list[str] | None = None) -> Any:
+    """Run ``body`` as the main function of a one-entry project and return its result."""
+    project.function("t", f"local function main(...)\n{textwrap.dedent(body)}\nend\nreturn {{ main = main }}\n",
+                     modules=modules)
+    return project.call("app:t", *args)

@@ -1,0 +1,144 @@
+"""Running function entries: each call is a short-lived actor with one task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from wippy.actors.actor import Actor
+from wippy.actors.channel import Channel
+from wippy.actors.scheduler import LuaTask
+from wippy.errors import CANCELED, INVALID, NOT_FOUND, TIMEOUT, WippyError
+
+if TYPE_CHECKING:
+    from wippy.host.runtime import Runtime
+
+# on_done(ok, value): value is the first result (a Lua value) or a Lua error object.
+DoneCallback = Callable[[bool, Any], None]
+
+CALLABLE_KINDS = {"function.lua": b"function", "process.lua": b"process"}
+
+
+def check_target(target: Any) -> str:
+    """Validate a function ID; raises INVALID the way upstream names the problem."""
+    if not isinstance(target, bytes) or not target:
+        raise WippyError(INVALID, "function target must be a non-empty string \"namespace:name\"", retryable=False)
+    text = target.decode("utf-8", "replace")
+    ns, sep, name = text.rpartition(":")
+    if not sep or not ns:
+        raise WippyError(INVALID, f"function target {text!r} is missing its namespace (\"namespace:name\")", retryable=False)
+    if not name:
+        raise WippyError(INVALID, f"function target {text!r} is missing its name (\"namespace:name\")", retryable=False)
+    return text
+
+
+class FunctionCall(Actor):
+    """One invocation of a function entry. Finishes once; ``on_done`` hears how."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        entry_id: str,
+        profile: bytes,
+        args: Any,
+        context: dict[str, Any] | None,
+        on_done: DoneCallback,
+    ) -> None:
+        super().__init__(runtime, runtime.dispatcher, context)
+        self.entry_id = entry_id
+        self.profile = profile
+        self._on_done: DoneCallback | None = on_done
+        self.task = self.spawn_task(runtime.vm.rt.entry_task, entry_id.encode(), profile, args)
+
+    def describe(self) -> str:
+        return f"function {self.entry_id}"
+
+    def __repr__(self) -> str:
+        return f"<FunctionCall {self.entry_id}>"
+
+    def task_finished(self, task: LuaTask, ok: bool, values: tuple[Any, ...]) -> None:
+        if ok and values[0]:
+            self._finish(True, values[1][1])
+        elif ok:
+            self._finish(False, values[1])
+        else:
+            self._finish(False, values[0])
+
+    def fail(self, error: WippyError) -> None:
+        """End the call from outside (timeout, cancel, caller gone)."""
+        if self._on_done is not None:
+            self._finish(False, self.runtime.vm.to_lua(error))
+
+    def _finish(self, ok: bool, value: Any) -> None:
+        on_done, self._on_done = self._on_done, None
+        self.close()
+        if on_done is not None:
+            on_done(ok, value)
+
+
+class Future:
+    """Python side of a ``funcs.async`` future: state plus the channel it reports on."""
+
+    __slots__ = ("state", "value", "channel", "call")
+
+    def __init__(self, channel: Channel) -> None:
+        self.state = b"pending"
+        self.value: Any = None
+        self.channel = channel
+        self.call: FunctionCall | None = None
+
+    def settle(self, ok: bool, value: Any, make_payload: Callable[[Any], Any]) -> None:
+        if self.state != b"pending":
+            return
+        self.state = b"done" if ok else b"error"
+        self.value = value
+        self.channel.push(make_payload(value) if ok else value)
+        self.call = None
+
+
+class FunctionRunner:
+    """Starts function calls for a runtime, with context, timeouts and cancellation."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def resolve(self, target: str) -> tuple[str, bytes]:
+        entry = self.runtime.registry.get(target)
+        if entry is None:
+            raise WippyError(NOT_FOUND, f"function {target} not found", retryable=False)
+        profile = CALLABLE_KINDS.get(entry.kind)
+        if profile is None:
+            raise WippyError(
+                INVALID,
+                f"{target} is a {entry.kind} entry and cannot be called as a function",
+                retryable=False,
+            )
+        return target, profile
+
+    def start(
+        self,
+        target: str,
+        args: Any,
+        context: dict[str, Any] | None,
+        options: dict[str, Any] | None,
+        on_done: DoneCallback,
+        owner: Actor | None = None,
+    ) -> FunctionCall:
+        """Start ``target``; raises NOT_FOUND / INVALID before anything runs."""
+        entry_id, profile = self.resolve(target)
+        call = FunctionCall(self.runtime, entry_id, profile, args, context, on_done)
+        timeout_ms = (options or {}).get("timeout")
+        if timeout_ms is not None:
+            if not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0:
+                raise WippyError(INVALID, "call option timeout must be a positive number of milliseconds")
+            handle = self.runtime.scheduler.loop.call_later(
+                timeout_ms / 1000,
+                call.fail,
+                WippyError(TIMEOUT, f"function {entry_id} timed out after {timeout_ms} ms", retryable=True),
+            )
+            call.on_close(handle.cancel)
+        if owner is not None:  # the caller ending cancels its callees
+            key = owner.on_close(lambda: call.fail(WippyError(CANCELED, f"caller of {entry_id} ended")))
+            call.on_close(lambda: owner.discard_cleanup(key))
+        self.runtime.scheduler.start(call.task)
+        return call

@@ -1,0 +1,93 @@
+"""The runtime: one registry, one Lua state, one scheduler, and the providers on top."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from wippy.actors.scheduler import Dispatcher, Scheduler
+from wippy.errors import WippyError
+from wippy.host.functions import FunctionRunner
+from wippy.lua.modules import default_commands
+from wippy.lua.vm import LuaVM
+from wippy.registry import Registry, load_project
+from wippy.registry.kinds import KINDS
+
+
+class Runtime:
+    """Runs a loaded project. Create it, then ``await call(...)`` or use ``async with``."""
+
+    def __init__(self, registry: Registry, *, output: Callable[[str], None] | None = None) -> None:
+        self.registry = registry
+        self.vm = LuaVM(output=output)
+        self.scheduler = Scheduler(self.vm)
+        self.dispatcher = Dispatcher(default_commands(self))
+        self.functions = FunctionRunner(self)
+        self._define_entries()
+
+    @classmethod
+    def from_path(cls, root: str | os.PathLike[str], **kwargs: Any) -> Runtime:
+        return cls(load_project(Path(root)), **kwargs)
+
+    def _define_entries(self) -> None:
+        for entry in self.registry:
+            if not KINDS[entry.kind].lua or entry.source is None:
+                continue
+            chunkname = "@" + _display_path(entry.source_path or entry.file, self.registry.root)
+            chunk, err = self.vm.compile(entry.id, entry.source, chunkname)
+            if chunk is None:  # the loader already rejects syntax errors; keep a clear message
+                raise WippyError("INVALID", f"{entry.id}: {err}")
+            self.vm.define(entry.id, chunk, entry.modules, entry.imports, entry.method)
+
+    async def call(
+        self,
+        entry_id: str,
+        *args: Any,
+        context: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Run a function entry with Python arguments; returns its first result as Python
+        data or raises :class:`WippyError` with the function's error."""
+        loop = asyncio.get_running_loop()
+        self.scheduler.bind_loop(loop)
+        result: asyncio.Future[Any] = loop.create_future()
+        vm = self.vm
+
+        def done(ok: bool, value: Any) -> None:
+            if result.done():
+                return
+            try:
+                converted = vm.to_python(value, "result")
+            except WippyError as err:
+                result.set_exception(err)
+                return
+            if ok:
+                result.set_result(converted)
+            else:
+                result.set_exception(converted)
+
+        options = {"timeout": timeout * 1000} if timeout is not None else None
+        call = self.functions.start(entry_id, self.lua_args(args), context, options, done)
+        try:
+            return await result
+        except asyncio.CancelledError:
+            call.close()
+            raise
+
+    def lua_args(self, args: tuple[Any, ...] | list[Any]) -> Any:
+        """Python arguments as the packed Lua table ``{n = count, ...}`` tasks expect."""
+        table = self.vm.lua.table()
+        for i, value in enumerate(args, 1):
+            table[i] = self.vm.to_lua(value, f"argument #{i}")
+        table[b"n"] = len(args)
+        return table
+
+
+def _display_path(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

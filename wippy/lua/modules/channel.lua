@@ -1,0 +1,85 @@
+-- channel: Go-style channels and select. Always available as a global.
+local rt = ...
+local call, raise = rt.call, rt.raise
+local type, setmetatable, getmetatable_raw = type, setmetatable, debug.getmetatable
+local math_type = math.type
+
+local Channel = { __name = "wippy.channel", __metatable = "wippy.channel" }
+Channel.__index = Channel
+rt.Channel = Channel
+
+-- Channels made by Python (timers, futures, inboxes) are wrapped once per handle, so the
+-- same channel is always the same Lua value (`r.channel == ch` works).
+local wrappers = setmetatable({}, { __mode = "k" })
+local function wrap(handle)
+  local w = wrappers[handle]
+  if not w then
+    w = setmetatable({ _h = handle }, Channel)
+    wrappers[handle] = w
+  end
+  return w
+end
+rt.wrap_channel = wrap
+
+local function check(ch, method)
+  if getmetatable_raw(ch) ~= Channel then
+    raise("INVALID", "channel:" .. method .. " must be called on a channel (use ch:" .. method .. "(...))")
+  end
+  return ch._h
+end
+
+local M = {}
+
+function M.new(size)
+  if size == nil then size = 0 end
+  if math_type(size) ~= "integer" or size < 0 then
+    raise("INVALID", "channel.new: size must be a non-negative integer")
+  end
+  return wrap(call("chan.new", size))
+end
+
+function Channel:send(value)
+  return call("chan.send", check(self, "send"), value)
+end
+
+function Channel:receive()
+  return call("chan.recv", check(self, "receive"))
+end
+
+function Channel:close()
+  call("chan.close", check(self, "close"))
+end
+
+function Channel:case_receive()
+  check(self, "case_receive")
+  return { _case = "recv", channel = self }
+end
+
+function Channel:case_send(value)
+  check(self, "case_send")
+  return { _case = "send", channel = self, value = value }
+end
+
+function M.select(cases)
+  if type(cases) ~= "table" then
+    raise("INVALID", "channel.select expects a table of cases")
+  end
+  local flat, n = {}, 0
+  local count = #cases
+  for i = 1, count do
+    local c = cases[i]
+    if type(c) ~= "table" or (c._case ~= "recv" and c._case ~= "send") or getmetatable_raw(c.channel) ~= Channel then
+      raise("INVALID", "channel.select: case #" .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))")
+    end
+    flat[n + 1], flat[n + 2], flat[n + 3] = c._case, c.channel._h, c.value
+    n = n + 3
+  end
+  if count == 0 and not cases.default then
+    raise("INVALID", "channel.select: no cases and no default would block forever")
+  end
+  local index, value, ok = call("chan.select", cases.default and true or false, table.unpack(flat, 1, n))
+  if index == 0 then return { default = true, ok = true } end
+  return { channel = cases[index].channel, value = value, ok = ok }
+end
+
+return M

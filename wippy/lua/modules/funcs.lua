@@ -1,0 +1,130 @@
+-- funcs: call function entries, synchronously or as futures, optionally through an
+-- immutable executor that carries context values and call options.
+local rt = ...
+local call, raise, copy, copy_args = rt.call, rt.raise, rt.copy, rt.copy_args
+local setmetatable, type, getmetatable_raw, pairs = setmetatable, type, debug.getmetatable, pairs
+
+local Payload = { __name = "wippy.payload", __metatable = "wippy.payload" }
+Payload.__index = Payload
+function Payload:data() return self._v end
+rt.register_value_type("payload", Payload)
+function rt.make_payload(v) return setmetatable({ _v = v }, Payload) end
+
+local Future = { __name = "wippy.future", __metatable = "wippy.future" }
+Future.__index = Future
+
+local Executor = { __name = "wippy.executor", __metatable = "wippy.executor" }
+Executor.__index = Executor
+
+local function new_future(handle, chan)
+  return setmetatable({ _h = handle, _ch = chan }, Future)
+end
+
+local function start(ctx, opts, target, ...)
+  return call("funcs.async", target, ctx, opts, copy_args(...))
+end
+
+local function call_sync(ctx, opts, target, ...)
+  return call("funcs.call", target, ctx, opts, copy_args(...))
+end
+
+local function call_async(ctx, opts, target, ...)
+  local handle, chan_or_err = start(ctx, opts, target, ...)
+  if handle == nil then return nil, chan_or_err end
+  return new_future(handle, rt.wrap_channel(chan_or_err))
+end
+
+local M = {}
+
+function M.call(target, ...) return call_sync(nil, nil, target, ...) end
+function M.async(target, ...) return call_async(nil, nil, target, ...) end
+function M.new() return setmetatable({}, Executor) end
+
+local function check_exec(self, method)
+  if getmetatable_raw(self) ~= Executor then
+    raise("INVALID", "executor:" .. method .. " must be called with ':' on an executor from funcs.new()")
+  end
+end
+
+local function merged(base, extra)
+  local out = {}
+  if base then for k, v in pairs(base) do out[k] = v end end
+  for k, v in pairs(extra) do out[k] = v end
+  return out
+end
+
+function Executor:with_context(values)
+  check_exec(self, "with_context")
+  if type(values) ~= "table" then
+    return nil, rt.new_error("INVALID", "with_context expects a table of values", false)
+  end
+  return setmetatable({ _ctx = merged(self._ctx, copy(values, "context")), _opts = self._opts }, Executor)
+end
+
+function Executor:with_options(options)
+  check_exec(self, "with_options")
+  if type(options) ~= "table" then
+    return nil, rt.new_error("INVALID", "with_options expects a table of options", false)
+  end
+  return setmetatable({ _ctx = self._ctx, _opts = merged(self._opts, copy(options, "options")) }, Executor)
+end
+
+local function unsupported(what)
+  return function(self)
+    return nil, rt.new_error("PERMISSION_DENIED", what .. " is not supported by this runtime (no security module)", false)
+  end
+end
+Executor.with_actor = unsupported("executor:with_actor")
+Executor.with_scope = unsupported("executor:with_scope")
+
+function Executor:call(target, ...)
+  check_exec(self, "call")
+  return call_sync(self._ctx, self._opts, target, ...)
+end
+
+function Executor:async(target, ...)
+  check_exec(self, "async")
+  return call_async(self._ctx, self._opts, target, ...)
+end
+
+local function check_future(self, method)
+  if getmetatable_raw(self) ~= Future then
+    raise("INVALID", "future:" .. method .. " must be called with ':' on a future")
+  end
+  return self._h
+end
+
+function Future:response() check_future(self, "response") return self._ch end
+Future.channel = Future.response
+
+-- state: "pending" | "done" | "error" | "canceled"; value is the result or the error.
+function Future:is_complete()
+  local state = call("future.state", check_future(self, "is_complete"))
+  return state ~= "pending"
+end
+
+function Future:is_canceled()
+  local state = call("future.state", check_future(self, "is_canceled"))
+  return state == "canceled"
+end
+
+function Future:result()
+  local state, value = call("future.state", check_future(self, "result"))
+  if state == "pending" then return nil, nil end
+  if state == "done" then return rt.make_payload(value), nil end
+  return nil, value
+end
+
+function Future:error()
+  local state, value = call("future.state", check_future(self, "error"))
+  if state == "error" or state == "canceled" then
+    return rt.new_error("INTERNAL", value:message(), false, nil, nil, value), true
+  end
+  return nil, false
+end
+
+function Future:cancel()
+  return call("future.cancel", check_future(self, "cancel"))
+end
+
+return M

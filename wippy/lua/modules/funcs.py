@@ -1,0 +1,84 @@
+"""In-memory handlers of the ``funcs`` commands: calls run as local function actors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wippy.actors.channel import Channel
+from wippy.actors.scheduler import PENDING, LuaTask
+from wippy.errors import CANCELED, WippyError
+from wippy.host.functions import Future, check_target
+
+if TYPE_CHECKING:
+    from wippy.host.runtime import Runtime
+
+
+def commands(runtime: Runtime) -> dict[str, Any]:
+    scheduler = runtime.scheduler
+    vm = runtime.vm
+    to_python = vm.to_python
+    to_lua = vm.to_lua
+
+    def call_context(task: LuaTask, ctx: Any) -> dict[str, Any]:
+        context = task.actor.context
+        if ctx is not None:
+            context = {**context, **to_python(ctx, "context")}
+        return context
+
+    def call_options(opts: Any) -> dict[str, Any] | None:
+        return None if opts is None else to_python(opts, "options")
+
+    def call(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+        try:
+            name = check_target(target)
+
+            def done(ok: bool, value: Any) -> None:
+                if ok:
+                    scheduler.resume(task, value, None)
+                else:
+                    scheduler.resume(task, None, value)
+
+            runtime.functions.start(
+                name, args, call_context(task, ctx), call_options(opts), done, owner=task.actor
+            )
+        except WippyError as err:
+            return (None, to_lua(err))
+        return PENDING
+
+    def call_async(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+        try:
+            name = check_target(target)
+            future = Future(Channel(scheduler, 1))
+            make_payload = vm.rt.make_payload
+            future.call = runtime.functions.start(
+                name,
+                args,
+                call_context(task, ctx),
+                call_options(opts),
+                lambda ok, value: future.settle(ok, value, make_payload),
+                owner=task.actor,
+            )
+        except WippyError as err:
+            return (None, to_lua(err))
+        return (future, future.channel)
+
+    def future_state(task: LuaTask, future: Future) -> Any:
+        return (future.state, future.value)
+
+    def future_cancel(task: LuaTask, future: Future) -> Any:
+        if future.state != b"pending":
+            return (False, None)
+        callee = future.call
+        future.state = b"canceled"
+        future.value = to_lua(WippyError(CANCELED, "operation was canceled", retryable=False))
+        future.channel.push(future.value)
+        if callee is not None:
+            callee.close()
+        return (True, None)
+
+    return {
+        "funcs.call": call,
+        "funcs.async": call_async,
+        "future.state": future_state,
+        "future.cancel": future_cancel,
+    }

@@ -1,0 +1,474 @@
+-- Trusted bootstrap. Runs once per Lua state with the full standard library and returns
+-- `rt`, the internal API that Python and the Lua-side modules share. User code never sees
+-- `rt`; it sees the sandbox environments built here.
+--
+-- The one idea: anything that would block does `coroutine.yield(CMD, op, ...)`. The Python
+-- driver carries the command out and resumes the coroutine with `ok, ...`.
+local natives = ...
+
+local co_yield, co_resume, co_create = coroutine.yield, coroutine.resume, coroutine.create
+local co_status, co_close, co_running = coroutine.status, coroutine.close, coroutine.running
+local getinfo, getmetatable_raw, traceback = debug.getinfo, debug.getmetatable, debug.traceback
+local pack, unpack, concat = table.pack, table.unpack, table.concat
+local type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget =
+    type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget
+local string_format, load_raw, pcall, xpcall = string.format, load, pcall, xpcall
+
+local rt = {}
+
+local CMD = setmetatable({}, { __metatable = "wippy.command" })
+rt.CMD = CMD
+
+---------------------------------------------------------------------------------------
+-- Errors
+---------------------------------------------------------------------------------------
+local Error = { __name = "wippy.error", __metatable = "wippy.error" }
+Error.__index = Error
+rt.Error = Error
+
+function Error:kind() return self._kind end
+function Error:message() return self._message end
+function Error:retryable() return self._retryable end
+function Error:details() return self._details end
+function Error:stack()
+  local frames = self._frames
+  if not frames then return "" end
+  local lines = { "stack traceback:" }
+  for i = 1, #frames do
+    local f = frames[i]
+    lines[#lines + 1] = string_format("\t%s:%d: in %s", f.source, f.line, f.name)
+  end
+  return concat(lines, "\n")
+end
+Error.__tostring = function(e) return e._kind .. ": " .. e._message end
+
+local function is_error(v) return getmetatable_raw(v) == Error end
+rt.is_error = is_error
+
+-- Structured frames of the Lua stack, skipping C functions and the runtime's own chunks.
+local function capture_frames(level)
+  local frames = {}
+  local i = level + 1
+  while #frames < 32 do
+    local info = getinfo(i, "Sln")
+    if not info then break end
+    if info.what ~= "C" and info.source:sub(1, 7) ~= "=wippy:" then
+      frames[#frames + 1] = { source = info.short_src, line = info.currentline, name = info.name or "?" }
+    end
+    i = i + 1
+  end
+  return frames
+end
+
+local function new_error(kind, message, retryable, details, frames, cause)
+  return setmetatable({
+    _kind = kind or "UNKNOWN",
+    _message = message,
+    _retryable = retryable,
+    _details = details,
+    _frames = frames,
+    _cause = cause,
+  }, Error)
+end
+rt.new_error = new_error
+
+-- Raise an error object of `kind` from runtime code, with the caller's stack.
+local function raise(kind, message, retryable)
+  error(new_error(kind, message, retryable == nil and false or retryable, nil, capture_frames(2)), 0)
+end
+rt.raise = raise
+
+-- Turn anything Lua raised into an error object (message handler for xpcall).
+local function on_error(e)
+  if is_error(e) then
+    if not e._frames then e._frames = capture_frames(2) end
+    return e
+  end
+  local msg = type(e) == "string" and e or tostring(e)
+  return new_error("INTERNAL", msg, false, nil, capture_frames(2))
+end
+rt.on_error = on_error
+
+local errors = {
+  NOT_FOUND = "NOT_FOUND", ALREADY_EXISTS = "ALREADY_EXISTS", INVALID = "INVALID",
+  PERMISSION_DENIED = "PERMISSION_DENIED", UNAVAILABLE = "UNAVAILABLE", INTERNAL = "INTERNAL",
+  CANCELED = "CANCELED", CONFLICT = "CONFLICT", TIMEOUT = "TIMEOUT",
+  RATE_LIMITED = "RATE_LIMITED", UNKNOWN = "UNKNOWN",
+}
+local known_kind = {}
+for _, k in pairs(errors) do known_kind[k] = true end
+
+function errors.new(spec)
+  if type(spec) == "string" then
+    return new_error("UNKNOWN", spec, nil, nil, capture_frames(2))
+  end
+  if type(spec) ~= "table" or type(spec.message) ~= "string" then
+    raise("INVALID", "errors.new expects a message string or a table with a string `message` field")
+  end
+  local kind = spec.kind or "UNKNOWN"
+  if not known_kind[kind] then
+    raise("INVALID", "errors.new: unknown kind '" .. tostring(kind) .. "'")
+  end
+  return new_error(kind, spec.message, spec.retryable, spec.details, capture_frames(2))
+end
+
+function errors.wrap(err, message)
+  if err == nil then return nil end
+  if type(message) ~= "string" then raise("INVALID", "errors.wrap: message must be a string") end
+  if not is_error(err) then
+    return new_error("UNKNOWN", message .. ": " .. tostring(err), nil, nil, capture_frames(2))
+  end
+  return new_error(err._kind, message .. ": " .. err._message, err._retryable, err._details,
+    err._frames or capture_frames(2), err)
+end
+
+function errors.is(err, kind)
+  if is_error(kind) then kind = kind._kind end
+  while is_error(err) do
+    if err._kind == kind then return true end
+    err = err._cause
+  end
+  return false
+end
+
+function errors.call_stack(err)
+  if not is_error(err) or not err._frames then return nil end
+  local frames = {}
+  for i, f in ipairs(err._frames) do
+    frames[i] = { source = f.source, line = f.line, name = f.name }
+  end
+  return { thread = "main", frames = frames }
+end
+rt.errors = errors
+
+---------------------------------------------------------------------------------------
+-- Copying values across boundaries
+---------------------------------------------------------------------------------------
+-- Metatables whose instances are plain data and keep their type when copied
+-- (errors, Time, Duration, the empty-array marker). name -> metatable and back.
+local value_types, value_type_names = {}, {}
+function rt.register_value_type(name, mt)
+  value_types[mt] = name
+  value_type_names[name] = mt
+end
+rt.value_type_names = value_type_names
+rt.register_value_type("error", Error)
+local EmptyArray = { __name = "wippy.array" }
+rt.EmptyArray = EmptyArray
+rt.register_value_type("array", EmptyArray)
+
+-- Name of the value type of `v`, or nil for plain tables (used by the Python converter).
+function rt.value_type_of(v)
+  local mt = getmetatable_raw(v)
+  return mt and value_types[mt]
+end
+
+function rt.error_fields(e)
+  return e._kind, e._message, e._retryable, e._details, (e._frames and Error.stack(e)) or nil
+end
+
+local BAD = {}  -- sentinel raised by the fast copier; the slow path explains it
+
+local function fast_copy(v, seen)
+  if type(v) ~= "table" then
+    local t = type(v)
+    if t == "function" or t == "userdata" or t == "thread" then error(BAD, 0) end
+    return v
+  end
+  if seen[v] then error(BAD, 0) end
+  seen[v] = true
+  local out = {}
+  for k, x in next, v do
+    local kt = type(k)
+    if kt ~= "string" and kt ~= "number" and kt ~= "boolean" then error(BAD, 0) end
+    if type(x) == "table" then out[k] = fast_copy(x, seen)
+    else
+      local xt = type(x)
+      if xt == "function" or xt == "userdata" or xt == "thread" then error(BAD, 0) end
+      out[k] = x
+    end
+  end
+  seen[v] = nil
+  local mt = getmetatable_raw(v)
+  if mt and value_types[mt] then setmetatable(out, mt) end
+  return out
+end
+
+local function describe(v)
+  local t = type(v)
+  if t == "userdata" then return "a userdata value" end
+  if t == "thread" then return "a coroutine" end
+  return "a " .. t
+end
+
+-- Find why `v` cannot be copied; returns a message naming the offending value.
+local function explain(v, path, seen)
+  local t = type(v)
+  if t == "function" or t == "userdata" or t == "thread" then
+    return describe(v) .. " at " .. path .. " cannot cross an actor boundary (only data can)"
+  end
+  if t ~= "table" then return nil end
+  if seen[v] then return "cyclic table at " .. path .. " cannot cross an actor boundary" end
+  seen[v] = true
+  for k, x in next, v do
+    local kt = type(k)
+    local sub = path .. (kt == "string" and ("." .. k) or ("[" .. tostring(k) .. "]"))
+    if kt ~= "string" and kt ~= "number" and kt ~= "boolean" then
+      return "table key of type " .. kt .. " at " .. path .. " cannot cross an actor boundary"
+    end
+    local why = explain(x, sub, seen)
+    if why then return why end
+  end
+  seen[v] = nil
+  return nil
+end
+
+-- Copy one value for sending to another actor; raises INVALID naming the bad part.
+local function copy(v, what)
+  if type(v) ~= "table" then
+    local t = type(v)
+    if t == "function" or t == "userdata" or t == "thread" then
+      raise("INVALID", explain(v, what or "value", {}))
+    end
+    return v
+  end
+  local ok, out = pcall(fast_copy, v, {})
+  if ok then return out end
+  if out ~= BAD then error(out, 0) end
+  raise("INVALID", explain(v, what or "value", {}) or "value cannot cross an actor boundary")
+end
+rt.copy = copy
+
+-- Copy every argument into a packed table {n = count, ...}.
+local function copy_args(...)
+  local n = select("#", ...)
+  local out = { n = n }
+  for i = 1, n do
+    out[i] = copy((select(i, ...)), "argument #" .. i)
+  end
+  return out
+end
+rt.copy_args = copy_args
+
+---------------------------------------------------------------------------------------
+-- The blocking bridge
+---------------------------------------------------------------------------------------
+local function resumed(ok, ...)
+  if ok then return ... end
+  error((...), 0)
+end
+
+-- Yield a command to the driver; returns what the driver answers, or raises its error.
+local function call(op, ...)
+  return resumed(co_yield(CMD, op, ...))
+end
+rt.call = call
+
+-- Body of every runtime-driven coroutine. A leading `false` tells the driver it finished
+-- (a command always starts with the CMD table).
+local runtime_threads = setmetatable({}, { __mode = "k" })
+function rt.task_main(fn, ...)
+  runtime_threads[co_running()] = true
+  return false, xpcall(fn, on_error, ...)
+end
+
+-- A command yielded inside a user coroutine travels up through the user's `resume` to the
+-- driver, and the answer travels back down; plain user yields return to the user.
+local function pass_through(co, ok, first, ...)
+  if ok and first == CMD and co_status(co) == "suspended" then
+    return pass_through(co, co_resume(co, co_yield(CMD, ...)))
+  end
+  return ok, first, ...
+end
+
+local user_coroutine = {}
+for k, v in pairs(coroutine) do user_coroutine[k] = v end
+function user_coroutine.resume(co, ...)
+  return pass_through(co, co_resume(co, ...))
+end
+local function wrap_result(co, ok, ...)
+  if ok then return ... end
+  local e = ...
+  if co_status(co) == "dead" then co_close(co) end
+  error(e, 0)
+end
+function user_coroutine.wrap(fn)
+  local co = co_create(fn)
+  return function(...)
+    return wrap_result(co, pass_through(co, co_resume(co, ...)))
+  end
+end
+function user_coroutine.yield(...)
+  if runtime_threads[co_running()] then
+    raise("INVALID", "coroutine.yield called outside a coroutine (use coroutine.create/wrap)")
+  end
+  if select("#", ...) > 0 and (...) == CMD then
+    raise("INVALID", "coroutine.yield: cannot yield the runtime's command marker")
+  end
+  return co_yield(...)
+end
+function user_coroutine.spawn(fn)
+  if type(fn) ~= "function" then raise("INVALID", "coroutine.spawn expects a function") end
+  return call("coroutine.spawn", fn)
+end
+rt.user_coroutine = user_coroutine
+
+---------------------------------------------------------------------------------------
+-- Sandbox environments
+---------------------------------------------------------------------------------------
+local string_lib = string
+string_lib.dump = nil  -- no bytecode out of the sandbox (a local copy is kept by nobody)
+getmetatable("").__metatable = false
+
+local function safe_load(chunk, name, mode, env)
+  if mode ~= nil and mode ~= "t" then
+    raise("PERMISSION_DENIED", "load: only text chunks are allowed (mode 't')")
+  end
+  if type(chunk) == "string" and chunk:byte(1) == 27 then
+    raise("PERMISSION_DENIED", "load: binary chunks are not allowed")
+  end
+  return load_raw(chunk, name, "t", env or rt.profiles["function"])
+end
+
+local function lua_print(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  natives.print(concat(parts, "\t"))
+end
+
+local function shallow(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+-- Base globals by profile. A profile is how an instance is run: `function`, `process`,
+-- `workflow`. Modules may add globals (`channel`, `process`) with rt.add_global.
+local base = {
+  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+  pcall = pcall, xpcall = xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
+  rawset = rawset, select = select, setmetatable = setmetatable, getmetatable = getmetatable,
+  tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
+  _VERSION = _VERSION, load = safe_load, print = lua_print, errors = errors,
+  string = string_lib, table = table, math = math, utf8 = utf8,
+  coroutine = user_coroutine,
+  os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime },
+}
+rt.profiles = { ["function"] = base, process = shallow(base), workflow = shallow(base) }
+
+function rt.add_global(name, value, profiles)
+  for pname, env in pairs(rt.profiles) do
+    if profiles == nil or profiles[pname] then env[name] = value end
+  end
+end
+
+---------------------------------------------------------------------------------------
+-- Entries: compile once, instantiate per run
+---------------------------------------------------------------------------------------
+-- Module tables by name, shared by every instance. Global ones need no `modules:` line.
+local modules, global_modules = {}, {}
+function rt.add_module(name, tbl, is_global)
+  modules[name] = tbl
+  if is_global then global_modules[name] = true end
+end
+
+local entries = {}  -- id -> record
+rt.entries = entries
+
+-- Compile `source` for entry `id`. The chunk gets its _ENV as its first argument, so one
+-- compiled prototype serves every instance, each with its own globals.
+function rt.compile(id, source, chunkname)
+  if source:sub(1, 2) == "#!" then source = "--" .. source end
+  local chunk, err = load_raw("local _ENV = ...; " .. source, chunkname, "t", {})
+  if not chunk then return nil, err end
+  return chunk
+end
+
+-- Register a compiled entry. `allowed` is a set of module names, `imports` alias -> entry id.
+function rt.define(id, chunk, allowed, imports, method)
+  entries[id] = { id = id, chunk = chunk, allowed = allowed, imports = imports, method = method }
+end
+
+function rt.undefine(id) entries[id] = nil end
+
+local instantiate
+
+local function make_require(rec, profile)
+  local loaded = {}
+  return function(name)
+    if type(name) ~= "string" then raise("INVALID", "require expects a module name string") end
+    local hit = loaded[name]
+    if hit ~= nil then return hit end
+    local target = rec.imports[name]
+    local value
+    if target then
+      value = instantiate(target, profile)
+    elseif modules[name] and (rec.allowed[name] or global_modules[name]) then
+      value = modules[name]
+    elseif modules[name] then
+      raise("PERMISSION_DENIED", string_format(
+        "module '%s' is not declared by entry %s: add it to the entry's `modules:` list", name, rec.id))
+    elseif rec.allowed[name] then
+      raise("NOT_FOUND", string_format(
+        "module '%s' (declared by entry %s) is not available in this runtime", name, rec.id))
+    else
+      raise("NOT_FOUND", string_format(
+        "unknown module '%s' required by entry %s: declare a module in `modules:` or an entry in `imports:`",
+        name, rec.id))
+    end
+    loaded[name] = value
+    return value
+  end
+end
+
+-- Run an entry's chunk in a fresh environment and return what it returned (its module).
+instantiate = function(id, profile)
+  local rec = entries[id]
+  if not rec then raise("NOT_FOUND", "entry " .. tostring(id) .. " is not loaded") end
+  local mt = rec[profile]
+  if not mt then
+    mt = { __index = rt.profiles[profile] }
+    rec[profile] = mt
+  end
+  local env = setmetatable({ require = make_require(rec, profile) }, mt)
+  env._G = env
+  return rec.chunk(env)
+end
+rt.instantiate = instantiate
+
+-- Entry point of a runtime task that runs an entry's method with arguments.
+function rt.run_entry(id, profile, args)
+  local mod = instantiate(id, profile)
+  local rec = entries[id]
+  local fn = mod
+  if type(mod) == "table" then fn = mod[rec.method] end
+  if type(fn) ~= "function" then
+    raise("NOT_FOUND", string_format("entry %s: method '%s' is not a function in the table its source returns",
+      id, tostring(rec.method)))
+  end
+  return fn(unpack(args, 1, args.n))
+end
+
+-- Task body for one run of an entry: results come back as (ok, {n=..., ...}) or (false, err).
+function rt.entry_task(id, profile, args)
+  return rt.finish_results(rt.run_entry(id, profile, args))
+end
+
+-- Copy an entry's results for its caller, turning `nil, err` into an error.
+function rt.finish_results(...)
+  local first, second = ...
+  if first == nil and second ~= nil then
+    if is_error(second) then return false, copy(second) end
+    return false, new_error("UNKNOWN", tostring(second), nil)
+  end
+  local n = select("#", ...)
+  local out = { n = n }
+  for i = 1, n do out[i] = copy((select(i, ...)), "result #" .. i) end
+  return true, out
+end
+
+rt.pack, rt.unpack = pack, unpack
+rt.co_running = co_running
+rt.traceback = traceback
+return rt
