@@ -16,6 +16,8 @@ class Actor:
 
     Subclasses decide what a finished task means (``task_finished``)."""
 
+    __slots__ = ("runtime", "scheduler", "dispatcher", "context", "tasks", "_cleanups", "_next_cleanup", "closed", "__weakref__")
+
     profile: bytes = b"function"
 
     def __init__(self, runtime: Runtime, dispatcher: Dispatcher, context: dict[str, Any] | None):
@@ -24,13 +26,16 @@ class Actor:
         self.dispatcher = dispatcher
         self.context: dict[str, Any] = context or {}
         self.tasks: list[LuaTask] = []
-        self._cleanups: dict[int, Callable[[], None]] = {}
+        self._cleanups: dict[int, Callable[[], None]] | None = None  # made on first use
         self._next_cleanup = 0
         self.closed = False
 
     def spawn_task(self, fn: Any, *args: Any, name: str = "main") -> LuaTask:
         task = LuaTask(self, self.runtime.vm.new_thread(fn, *args), name)
-        self.tasks.append(task)
+        tasks = self.tasks
+        if len(tasks) > 8:  # drop finished coroutines so long-lived actors do not grow
+            self.tasks = tasks = [t for i, t in enumerate(tasks) if i == 0 or not t.finished]
+        tasks.append(task)
         return task
 
     def on_close(self, cleanup: Callable[[], None]) -> int:
@@ -39,12 +44,15 @@ class Actor:
         if self.closed:
             cleanup()
             return -1
+        if self._cleanups is None:
+            self._cleanups = {}
         self._next_cleanup += 1
         self._cleanups[self._next_cleanup] = cleanup
         return self._next_cleanup
 
     def discard_cleanup(self, key: int) -> None:
-        self._cleanups.pop(key, None)
+        if self._cleanups is not None:
+            self._cleanups.pop(key, None)
 
     def close(self) -> None:
         """End every task and release every resource. Idempotent."""
@@ -53,12 +61,24 @@ class Actor:
         self.closed = True
         for task in self.tasks:
             task.finished = True
-        cleanups, self._cleanups = self._cleanups, {}
-        for cleanup in reversed(cleanups.values()):
+        cleanups, self._cleanups = self._cleanups, None
+        for cleanup in reversed((cleanups or {}).values()):
             cleanup()
 
     def task_finished(self, task: LuaTask, ok: bool, values: tuple[Any, ...]) -> None:
+        """A task's body returned. The main task decides the actor's outcome; a coroutine
+        started with ``coroutine.spawn`` that fails takes the actor down with its error."""
+        if task is self.tasks[0]:
+            self.main_finished(ok, values)
+        elif not ok:
+            self.crashed(values[0])
+
+    def main_finished(self, ok: bool, values: tuple[Any, ...]) -> None:
         raise NotImplementedError
+
+    def crashed(self, error: Any) -> None:
+        """A non-main task failed with Lua error object ``error``."""
+        self.main_finished(False, (error,))
 
     def describe(self) -> str:
         return type(self).__name__

@@ -162,6 +162,18 @@ class Scheduler:
         task.actor.task_finished(task, False, (self._error_to_lua(err),))
 
 
+def task_commands() -> dict[str, Handler]:
+    """Commands about the actor's own tasks; the same for every provider."""
+
+    def spawn(task: LuaTask, fn: Any) -> tuple[()]:
+        actor = task.actor
+        child = actor.spawn_task(fn, name=f"coroutine-{len(actor.tasks)}")
+        actor.scheduler.start(child)
+        return ()
+
+    return {"coroutine.spawn": spawn}
+
+
 def _op_name(op: Any) -> str:
     return op.decode("utf-8", "replace") if isinstance(op, bytes) else repr(op)
 

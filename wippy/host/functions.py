@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from wippy.actors.actor import Actor
 from wippy.actors.channel import Channel
-from wippy.actors.scheduler import LuaTask
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, TIMEOUT, WippyError
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class FunctionCall(Actor):
     def __repr__(self) -> str:
         return f"<FunctionCall {self.entry_id}>"
 
-    def task_finished(self, task: LuaTask, ok: bool, values: tuple[Any, ...]) -> None:
+    def main_finished(self, ok: bool, values: tuple[Any, ...]) -> None:
         if ok and values[0]:
             self._finish(True, values[1][1])
         elif ok:

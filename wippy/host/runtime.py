@@ -11,6 +11,8 @@ from typing import Any
 from wippy.actors.scheduler import Dispatcher, Scheduler
 from wippy.errors import WippyError
 from wippy.host.functions import FunctionRunner
+from wippy.host.lifecycle import Lifecycle
+from wippy.host.router import Router
 from wippy.lua.modules import default_commands
 from wippy.lua.vm import LuaVM
 from wippy.registry import Registry, load_project
@@ -24,9 +26,28 @@ class Runtime:
         self.registry = registry
         self.vm = LuaVM(output=output)
         self.scheduler = Scheduler(self.vm)
+        self.router = Router()
         self.dispatcher = Dispatcher(default_commands(self))
         self.functions = FunctionRunner(self)
+        self.lifecycle = Lifecycle(self)
         self._define_entries()
+        _register_builtin_services()
+
+    async def start(self) -> None:
+        """Start ``auto_start`` entries (hosts, services) in dependency order."""
+        self.scheduler.bind_loop(asyncio.get_running_loop())
+        await self.lifecycle.start()
+
+    async def stop(self) -> None:
+        """Stop what :meth:`start` started, in reverse order."""
+        await self.lifecycle.stop()
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     @classmethod
     def from_path(cls, root: str | os.PathLike[str], **kwargs: Any) -> Runtime:
@@ -84,6 +105,14 @@ class Runtime:
             table[i] = self.vm.to_lua(value, f"argument #{i}")
         table[b"n"] = len(args)
         return table
+
+
+def _register_builtin_services() -> None:
+    from wippy.host.lifecycle import SERVICE_KINDS, register_service_kind
+    from wippy.host.process_host import ProcessHost
+
+    if "process.host" not in SERVICE_KINDS:
+        register_service_kind("process.host", ProcessHost)
 
 
 def _display_path(path: Path, root: Path) -> str:

@@ -53,7 +53,12 @@ local function capture_frames(level)
     local info = getinfo(i, "Sln")
     if not info then break end
     if info.what ~= "C" and info.source:sub(1, 7) ~= "=wippy:" then
-      frames[#frames + 1] = { source = info.short_src, line = info.currentline, name = info.name or "?" }
+      local name = info.name
+      if not name then  -- a tail call or the main chunk: name the function by where it starts
+        name = info.what == "main" and "main chunk"
+          or string_format("function <%s:%d>", info.short_src, info.linedefined)
+      end
+      frames[#frames + 1] = { source = info.short_src, line = info.currentline, name = name }
     end
     i = i + 1
   end
@@ -209,6 +214,11 @@ local function explain(v, path, seen)
   end
   if t ~= "table" then return nil end
   if seen[v] then return "cyclic table at " .. path .. " cannot cross an actor boundary" end
+  local mt = getmetatable_raw(v)
+  local mt_name = mt and not value_types[mt] and rawget(mt, "__name")
+  if type(mt_name) == "string" and mt_name:sub(1, 6) == "wippy." then  -- channel, future, ...
+    return "a " .. mt_name:sub(7) .. " at " .. path .. " cannot cross an actor boundary (only data can)"
+  end
   seen[v] = true
   for k, x in next, v do
     local kt = type(k)
@@ -316,18 +326,28 @@ rt.user_coroutine = user_coroutine
 ---------------------------------------------------------------------------------------
 -- Sandbox environments
 ---------------------------------------------------------------------------------------
+-- Standard functions the sandbox leaves out keep their name, so calling one says what is
+-- wrong instead of "attempt to call a nil value".
+local function denied(name, instead)
+  return function()
+    raise("PERMISSION_DENIED", name .. " is not available in the wippy sandbox" .. (instead and ("; " .. instead) or ""))
+  end
+end
+
 local string_lib = string
-string_lib.dump = nil  -- no bytecode out of the sandbox (a local copy is kept by nobody)
+string_lib.dump = denied("string.dump", "bytecode cannot be produced")
 getmetatable("").__metatable = false
 
-local function safe_load(chunk, name, mode, env)
-  if mode ~= nil and mode ~= "t" then
+-- `env` is the caller's instance environment (see instantiate), never a shared table:
+-- a loaded chunk that sets a global must not leak it into other instances.
+local function safe_load(env, chunk, name, mode, chunk_env)
+  if mode ~= nil and (type(mode) ~= "string" or not mode:find("t", 1, true)) then
     raise("PERMISSION_DENIED", "load: only text chunks are allowed (mode 't')")
   end
   if type(chunk) == "string" and chunk:byte(1) == 27 then
     raise("PERMISSION_DENIED", "load: binary chunks are not allowed")
   end
-  return load_raw(chunk, name, "t", env or rt.profiles["function"])
+  return load_raw(chunk, name, "t", chunk_env or env)
 end
 
 local function lua_print(...)
@@ -350,10 +370,19 @@ local base = {
   pcall = pcall, xpcall = xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
   rawset = rawset, select = select, setmetatable = setmetatable, getmetatable = getmetatable,
   tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
-  _VERSION = _VERSION, load = safe_load, print = lua_print, errors = errors,
+  _VERSION = _VERSION, print = lua_print, errors = errors,
   string = string_lib, table = table, math = math, utf8 = utf8,
   coroutine = user_coroutine,
-  os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime },
+  os = {
+    time = os.time, clock = os.clock, date = os.date, difftime = os.difftime,
+    execute = denied("os.execute", "use the exec module"), exit = denied("os.exit"),
+    getenv = denied("os.getenv", "use the env module"), remove = denied("os.remove", "use the fs module"),
+    rename = denied("os.rename", "use the fs module"), tmpname = denied("os.tmpname", "use the fs module"),
+    setlocale = denied("os.setlocale"),
+  },
+  dofile = denied("dofile", "declare the file as a library.lua entry and list it in `imports:`"),
+  loadfile = denied("loadfile", "declare the file as a library.lua entry and list it in `imports:`"),
+  collectgarbage = denied("collectgarbage", "memory is managed by the runtime"),
 }
 rt.profiles = { ["function"] = base, process = shallow(base), workflow = shallow(base) }
 
@@ -428,11 +457,14 @@ instantiate = function(id, profile)
   if not rec then raise("NOT_FOUND", "entry " .. tostring(id) .. " is not loaded") end
   local mt = rec[profile]
   if not mt then
-    mt = { __index = rt.profiles[profile] }
+    -- Protected: through getmetatable(_G) user code could reach and change the shared
+    -- profile table, i.e. the globals of every instance of every entry.
+    mt = { __index = rt.profiles[profile], __metatable = false }
     rec[profile] = mt
   end
   local env = setmetatable({ require = make_require(rec, profile) }, mt)
   env._G = env
+  env.load = function(chunk, name, mode, chunk_env) return safe_load(env, chunk, name, mode, chunk_env) end
   return rec.chunk(env)
 end
 rt.instantiate = instantiate

@@ -19,6 +19,8 @@ class Entry:
     data: dict[str, Any]
     source: str | None = None  # Lua source text, for Lua kinds
     source_path: Path | None = None
+    line: int | None = None  # YAML line where the entry starts, for problem locations
+    field_lines: dict[str, int] = field(default_factory=dict, repr=False)  # "a.b" -> YAML line
 
     @property
     def id(self) -> str:
@@ -49,11 +51,32 @@ class Entry:
         imports = self.data.get("imports")
         if not isinstance(imports, dict):
             return {}
-        return {str(k): self.resolve(str(v)) for k, v in imports.items()}
+        return {str(k): self.resolve(v) for k, v in imports.items() if isinstance(v, str) and v}
+
+    @property
+    def dependencies(self) -> list[str]:
+        """Entry IDs from ``lifecycle.requires`` and its legacy alias ``lifecycle.depends_on``,
+        resolved and without repeats: what must be running before this entry starts."""
+        out: list[str] = []
+        for key in ("requires", "depends_on"):
+            deps = self.lifecycle.get(key)
+            if isinstance(deps, list):
+                out += [self.resolve(d) for d in deps if isinstance(d, str) and d]
+        return list(dict.fromkeys(out))
 
     def resolve(self, ref: str) -> str:
         """An entry reference as a full ID (``name`` means ``<this namespace>:name``)."""
         return ref if ":" in ref else f"{self.namespace}:{ref}"
+
+    def line_of(self, field_path: str | None) -> int | None:
+        """The YAML line of a (dotted) field, or of its nearest enclosing field, or of the entry."""
+        parts = field_path.split(".") if field_path else []
+        while parts:
+            line = self.field_lines.get(".".join(parts))
+            if line is not None:
+                return line
+            parts.pop()
+        return self.line
 
     def __repr__(self) -> str:
         return f"<Entry {self.id} ({self.kind})>"
@@ -65,6 +88,9 @@ class Registry:
 
     root: Path
     entries: dict[str, Entry] = field(default_factory=dict)
+    # IDs declared but rejected (e.g. unknown kind): references to them are not reported
+    # again as "does not exist", which would only repeat the first problem.
+    broken: set[str] = field(default_factory=set)
 
     def get(self, entry_id: str) -> Entry | None:
         return self.entries.get(entry_id)

@@ -1,19 +1,22 @@
 """The table of entry kinds the loader accepts.
 
-A table, not an if-chain: providers and plugins register kinds (and, later, claim
-dot-prefixes) without the loader knowing about them.
+A table, not an if-chain: providers register kinds and plugins claim dot-prefixes
+(``claim_prefix("myplugin", factory)`` accepts every ``myplugin.*`` kind) without the
+loader knowing about them. Code that already holds a loaded entry may index ``KINDS``
+directly: a kind produced by a claimed prefix is added to ``KINDS`` when first looked up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from wippy.errors import Problem
 from wippy.registry.entry import Entry, Registry
 
+Report = Callable[[str | None, str], None]
 # validate(entry, registry, report) checks kind-specific fields; report(field, message).
-Validator = Callable[[Entry, Registry, Callable[[str | None, str], None]], None]
+Validator = Callable[[Entry, Registry, Report], None]
 
 
 @dataclass(frozen=True)
@@ -26,22 +29,90 @@ class KindSpec:
     description: str = ""
 
 
+# kind name -> spec; a plugin's factory gets the full kind name and returns a spec,
+# or None when it does not provide that kind after all.
+SpecFactory = Callable[[str], "KindSpec | None"]
+
 KINDS: dict[str, KindSpec] = {}
+_PREFIXES: dict[str, SpecFactory] = {}
+_FROM_PREFIX: dict[str, str] = {}  # kind -> the prefix whose factory made it
 
 
 def register_kind(spec: KindSpec) -> None:
+    """Add or replace a kind (a provider re-registers a kind to mark it supported)."""
     KINDS[spec.name] = spec
 
 
+def _normalize_prefix(prefix: str) -> str:
+    norm = prefix.strip().removesuffix("*").removesuffix(".")
+    if not norm or "*" in norm or ":" in norm:
+        raise ValueError(f"invalid kind prefix {prefix!r}: expected e.g. 'myplugin' or 'myplugin.*'")
+    return norm + "."
+
+
+def claim_prefix(prefix: str, spec_factory: SpecFactory) -> None:
+    """Route every kind ``<prefix>.*`` not registered by name to ``spec_factory``.
+
+    Exactly registered kinds still win; among claims the longest prefix wins. Claiming a
+    prefix another factory holds is an error, so two plugins cannot silently fight."""
+    norm = _normalize_prefix(prefix)
+    held = _PREFIXES.get(norm)
+    if held is not None and held is not spec_factory:
+        raise ValueError(f"kind prefix '{norm}*' is already claimed")
+    _PREFIXES[norm] = spec_factory
+
+
+def release_prefix(prefix: str) -> None:
+    """Undo :func:`claim_prefix`, forgetting the kinds its factory produced (plugin unload, tests)."""
+    norm = _normalize_prefix(prefix)
+    _PREFIXES.pop(norm, None)
+    for kind in [k for k, p in _FROM_PREFIX.items() if p == norm]:
+        del _FROM_PREFIX[kind]
+        KINDS.pop(kind, None)
+
+
+def claimed_prefixes() -> list[str]:
+    return sorted(f"{p}*" for p in _PREFIXES)
+
+
+def lookup_kind(kind: str) -> KindSpec | None:
+    """The spec for ``kind``: registered by name, else from the longest claimed prefix."""
+    spec = KINDS.get(kind)
+    if spec is not None:
+        return spec
+    for prefix in sorted(_PREFIXES, key=len, reverse=True):
+        if kind.startswith(prefix) and len(kind) > len(prefix):
+            made = _PREFIXES[prefix](kind)
+            if made is None:
+                return None
+            if made.name != kind:
+                made = replace(made, name=kind)
+            KINDS[kind] = made
+            _FROM_PREFIX[kind] = prefix
+            return made
+    return None
+
+
+def known_kinds() -> str:
+    """Kinds and claimed prefixes, for "unknown kind" messages."""
+    names = sorted(k for k in KINDS if k not in _FROM_PREFIX)
+    return ", ".join(names + claimed_prefixes())
+
+
+# Built-in validators -------------------------------------------------------------------
 def _require_ref(field: str, kinds: tuple[str, ...]) -> Validator:
-    def check(entry: Entry, registry: Registry, report: Callable[[str | None, str], None]) -> None:
+    """``field`` must name an existing entry of one of ``kinds`` (relative names allowed)."""
+
+    def check(entry: Entry, registry: Registry, report: Report) -> None:
         ref = entry.data.get(field)
         if not isinstance(ref, str) or not ref:
             report(field, f"is required and must be an entry ID ({' or '.join(kinds)})")
             return
-        target = registry.get(entry.resolve(ref))
+        target_id = entry.resolve(ref)
+        target = registry.get(target_id)
         if target is None:
-            report(field, f"refers to {entry.resolve(ref)}, which does not exist")
+            if target_id not in registry.broken:
+                report(field, f"refers to {target_id}, which does not exist")
         elif target.kind not in kinds:
             report(field, f"refers to {target.id}, a {target.kind} entry; expected {' or '.join(kinds)}")
 
@@ -49,14 +120,14 @@ def _require_ref(field: str, kinds: tuple[str, ...]) -> Validator:
 
 
 def _all(*validators: Validator) -> Validator:
-    def check(entry: Entry, registry: Registry, report: Callable[[str | None, str], None]) -> None:
+    def check(entry: Entry, registry: Registry, report: Report) -> None:
         for v in validators:
             v(entry, registry, report)
 
     return check
 
 
-def _store(entry: Entry, registry: Registry, report: Callable[[str | None, str], None]) -> None:
+def _store(entry: Entry, registry: Registry, report: Report) -> None:
     store = entry.data.get("store")
     if store is not None and not isinstance(store, str):
         report("store", "must be a file path or \":memory:\"")
@@ -70,7 +141,10 @@ for _spec in (
     KindSpec("process.host", supported=False, description="in-memory process host"),
     KindSpec(
         "process.service",
-        validate=_all(_require_ref("process", ("process.lua",)), _require_ref("host", ("process.host", "workflow.host", "temporal.worker"))),
+        validate=_all(
+            _require_ref("process", ("process.lua",)),
+            _require_ref("host", ("process.host", "workflow.host", "temporal.worker")),
+        ),
         supported=False,
         description="supervised process",
     ),
@@ -87,8 +161,15 @@ for _spec in (
     register_kind(_spec)
 
 
-def known_kinds() -> str:
-    return ", ".join(sorted(KINDS))
-
-
-__all__ = ["KINDS", "KindSpec", "Problem", "register_kind", "known_kinds"]
+__all__ = [
+    "KINDS",
+    "KindSpec",
+    "Problem",
+    "SpecFactory",
+    "claim_prefix",
+    "claimed_prefixes",
+    "known_kinds",
+    "lookup_kind",
+    "register_kind",
+    "release_prefix",
+]

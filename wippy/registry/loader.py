@@ -1,42 +1,94 @@
-"""Loading a project directory into a :class:`Registry`, reporting every problem found."""
+"""Loading a project directory into a :class:`Registry`, reporting every problem found.
+
+Nothing stops at the first mistake: each file, entry and field is checked and every
+problem is collected, located by file (relative to the project root), line, entry ID and
+field, then raised together as one :class:`LoadError`.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, ScalarNode
 
 from wippy.errors import LoadError, Problem
 from wippy.registry.entry import Entry, Registry
-from wippy.registry.kinds import KINDS, known_kinds
-from wippy.registry.lua_check import LuaChecker, method_defined_in_text
+from wippy.registry.graph import describe, find_cycles
+from wippy.registry.kinds import KINDS, KindSpec, known_kinds, lookup_kind
+from wippy.registry.lifecycle import check_dependency_cycles, check_lifecycle
+from wippy.registry.lua_check import LuaChecker
 
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".wippy"}
+_YAML_SUFFIXES = (".yaml", ".yml")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def find_yaml_files(root: Path) -> list[Path]:
-    """The YAML files of a project: the ``wippy.lock`` directories if it names any,
-    otherwise every ``*.yaml`` / ``*.yml`` under ``root`` (skipping hidden and tool dirs)."""
-    dirs = [root]
-    lock = root / "wippy.lock"
-    if lock.is_file():
-        data = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
-        named = data.get("directories") if isinstance(data, dict) else None
-        if isinstance(named, dict) and named:
-            dirs = [(root / str(d)).resolve() for d in named.values()]
-    files: list[Path] = []
-    for d in dirs:
-        if not d.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(d):
-            dirnames[:] = sorted(n for n in dirnames if n not in _SKIP_DIRS and not n.startswith("."))
-            for fn in sorted(filenames):
-                if fn.endswith((".yaml", ".yml")) and not fn.startswith("."):
-                    files.append(Path(dirpath) / fn)
-    return files
+class _YamlLoader(yaml.SafeLoader):
+    """A safe loader that rejects duplicate keys (Go's YAML does; PyYAML would silently
+    keep the last) and remembers the line of every mapping key, for problem locations."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[int, dict[str, int]] = {}  # id(mapping) -> key -> line
+        self.start_lines: dict[int, int] = {}
+        self._keep: list[dict[Any, Any]] = []  # keeps ids unique while the tables are used
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE_TAG:
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark,
+                        f"duplicate key '{key_node.value}' (first on line {seen[key]})", key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_tracked_map(self, node: MappingNode) -> Iterator[dict[Any, Any]]:
+        data: dict[Any, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+        self._keep.append(data)
+        self.start_lines[id(data)] = node.start_mark.line + 1
+        self.key_lines[id(data)] = {
+            str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, ScalarNode)
+        }
+
+
+    def derive(self, original: dict[Any, Any], subset: dict[Any, Any]) -> dict[Any, Any]:
+        """Track ``subset`` (some keys of ``original``) with the original's lines."""
+        self._keep.append(subset)
+        self.start_lines[id(subset)] = self.start_lines.get(id(original), 1)
+        lines = self.key_lines.get(id(original), {})
+        self.key_lines[id(subset)] = {k: v for k, v in lines.items() if k in subset}
+        return subset
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:map", _YamlLoader.construct_tracked_map)
+
+
+def _read_yaml(path: Path) -> tuple[Any, _YamlLoader]:
+    loader = _YamlLoader(path.read_text(encoding="utf-8"))
+    try:
+        return loader.get_single_data(), loader
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    """A one-line reason and the 1-based line of a YAML error."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    if context and "duplicate key" not in reason:
+        reason = f"{reason} ({context})"
+    return reason, (mark.line + 1 if mark is not None else None)
 
 
 class _Loader:
@@ -47,23 +99,70 @@ class _Loader:
         self._checker: LuaChecker | None = None
 
     def rel(self, path: Path) -> str:
+        """Paths in problems are relative to the project root, with forward slashes."""
         try:
-            return str(path.relative_to(self.root))
+            return path.relative_to(self.root).as_posix()
         except ValueError:
-            return str(path)
+            return Path(os.path.relpath(path, self.root)).as_posix()
 
     def problem(self, file: Path | None, message: str, entry: str | None = None,
                 field: str | None = None, line: int | None = None) -> None:
         self.problems.append(Problem(self.rel(file) if file else None, message, entry, field, line))
 
+    def entry_problem(self, entry: Entry, field: str | None, message: str) -> None:
+        self.problem(entry.file, message, entry=entry.id, field=field, line=entry.line_of(field))
+
     # Files --------------------------------------------------------------------------------
+    def find_yaml_files(self) -> list[Path]:
+        """The ``wippy.lock`` directories if it names any, otherwise the whole project;
+        every ``*.yaml`` under them, skipping hidden and tool directories below each."""
+        dirs = [self.root]
+        lock = self.root / "wippy.lock"
+        if lock.is_file():
+            named = self.lock_directories(lock)
+            if named is not None:
+                dirs = named
+        seen: set[Path] = set()
+        files: list[Path] = []
+        for d in dirs:
+            for dirpath, dirnames, filenames in os.walk(d):
+                dirnames[:] = sorted(n for n in dirnames if n not in _SKIP_DIRS and not n.startswith("."))
+                for fn in sorted(filenames):
+                    path = Path(dirpath) / fn
+                    if fn.endswith(_YAML_SUFFIXES) and not fn.startswith(".") and path.resolve() not in seen:
+                        seen.add(path.resolve())  # lock directories may overlap
+                        files.append(path)
+        return files
+
+    def lock_directories(self, lock: Path) -> list[Path] | None:
+        """Directories named by ``wippy.lock``; None means "scan the whole project"."""
+        try:
+            data, _ = _read_yaml(lock)
+        except yaml.YAMLError as exc:
+            reason, line = _yaml_problem(exc)
+            self.problem(lock, f"malformed YAML: {reason}", line=line)
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(lock, f"cannot read file: {exc}")
+            return None
+        named = data.get("directories") if isinstance(data, dict) else None
+        if named is None or named == {}:
+            return None
+        if not isinstance(named, dict) or not all(isinstance(v, str) and v for v in named.values()):
+            self.problem(lock, "must be a mapping of label: directory", field="directories")
+            return None
+        dirs = [(self.root / v).resolve() for v in named.values()]
+        existing = [d for d in dirs if d.is_dir()]
+        if dirs and not existing:  # one missing (e.g. no modules installed yet) is normal
+            listed = ", ".join(str(v) for v in named.values())
+            self.problem(lock, f"none of the listed directories exist: {listed}", field="directories")
+        return existing
+
     def load_file(self, path: Path) -> None:
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc, yl = _read_yaml(path)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            reason = getattr(exc, "problem", None) or str(exc)
+            reason, line = _yaml_problem(exc)
             self.problem(path, f"malformed YAML: {reason}", line=line)
             return
         except (OSError, UnicodeDecodeError) as exc:
@@ -76,47 +175,69 @@ class _Loader:
         if not has_entries and not single:
             return  # not a definition file (some other YAML in the tree)
         namespace = doc.get("namespace")
+        lines = yl.key_lines.get(id(doc), {})
         if not isinstance(namespace, str) or not namespace.strip():
-            self.problem(path, "missing namespace: a definition file needs `namespace:`", field="namespace")
+            what = "is missing" if namespace is None else "must be a non-empty string"
+            self.problem(path, f"{what}: a definition file needs `namespace:` (e.g. namespace: app)",
+                         field="namespace", line=lines.get("namespace", 1))
+            return
+        if ":" in namespace or any(c.isspace() for c in namespace):
+            self.problem(path, f"invalid namespace {namespace!r}: use dot-separated names such as app.api",
+                         field="namespace", line=lines.get("namespace"))
             return
         if has_entries:
             raw = doc.get("entries")
             if raw is None:
                 return
             if not isinstance(raw, list):
-                self.problem(path, "`entries` must be a list of entries", field="entries")
+                self.problem(path, "must be a list of entries", field="entries", line=lines.get("entries"))
                 return
         else:
-            raw = [{k: v for k, v in doc.items() if k not in ("namespace", "version")}]
+            raw = [yl.derive(doc, {k: v for k, v in doc.items() if k not in ("namespace", "version")})]
         for index, item in enumerate(raw):
-            self.add_entry(path, namespace, index, item)
+            self.add_entry(path, namespace, index, item, yl)
 
-    def add_entry(self, path: Path, namespace: str, index: int, item: Any) -> None:
+    def add_entry(self, path: Path, namespace: str, index: int, item: Any, yl: _YamlLoader) -> None:
         label = f"#{index + 1}"
+        line = yl.start_lines.get(id(item))
+        key_lines = yl.key_lines.get(id(item), {})
         if not isinstance(item, dict):
-            self.problem(path, "an entry must be a mapping", entry=label)
+            self.problem(path, "an entry must be a mapping (name, kind, ...)", entry=label, line=line)
             return
         name = item.get("name")
-        if not isinstance(name, str) or not name:
-            self.problem(path, "is required and must be a non-empty string", entry=label, field="name")
+        if not isinstance(name, str) or not name.strip():
+            self.problem(path, "is required and must be a non-empty string", entry=label, field="name",
+                         line=key_lines.get("name", line))
             return
         if ":" in name:
-            self.problem(path, "must not contain ':' (the namespace comes from the file)", entry=label, field="name")
+            self.problem(path, "must not contain ':' (the namespace comes from the file)", entry=label,
+                         field="name", line=key_lines.get("name", line))
             return
         entry_id = f"{namespace}:{name}"
-        kind = item.get("kind")
-        if not isinstance(kind, str) or not kind:
-            self.problem(path, "is required", entry=entry_id, field="kind")
-            return
-        if kind not in KINDS:
-            self.problem(path, f"unknown kind '{kind}' (known kinds: {known_kinds()})", entry=entry_id, field="kind")
-            return
         existing = self.registry.entries.get(entry_id)
         if existing is not None:
-            self.problem(path, f"duplicate entry ID (first defined in {self.rel(existing.file)})", entry=entry_id)
+            where = self.rel(existing.file) + (f":{existing.line}" if existing.line else "")
+            self.problem(path, f"duplicate entry ID (first defined in {where})", entry=entry_id, line=line)
+            return
+        kind = item.get("kind")
+        if not isinstance(kind, str) or not kind:
+            self.problem(path, "is required", entry=entry_id, field="kind", line=key_lines.get("kind", line))
+            self.registry.broken.add(entry_id)
+            return
+        try:
+            spec = lookup_kind(kind)
+        except Exception as exc:  # a plugin's factory failing must not hide the other problems
+            self.problem(path, f"kind '{kind}': its plugin failed: {exc}", entry=entry_id, field="kind",
+                         line=key_lines.get("kind", line))
+            self.registry.broken.add(entry_id)
+            return
+        if spec is None:
+            self.problem(path, f"unknown kind '{kind}' (known kinds: {known_kinds()})", entry=entry_id,
+                         field="kind", line=key_lines.get("kind", line))
+            self.registry.broken.add(entry_id)
             return
         data = {k: v for k, v in item.items() if k not in ("name", "kind")}
-        entry = Entry(namespace, name, kind, path, data)
+        entry = Entry(namespace, name, kind, path, data, line=line, field_lines=_field_lines(item, yl))
         self.registry.entries[entry_id] = entry
 
     # Entries ------------------------------------------------------------------------------
@@ -125,126 +246,119 @@ class _Loader:
             spec = KINDS[entry.kind]
 
             def report(field: str | None, message: str, entry: Entry = entry) -> None:
-                self.problem(entry.file, message, entry=entry.id, field=field)
+                self.entry_problem(entry, field, message)
 
-            for key, typ, what in (("meta", dict, "a mapping"), ("lifecycle", dict, "a mapping")):
-                if key in entry.data and not isinstance(entry.data[key], typ):
-                    report(key, f"must be {what}")
-            self.check_lifecycle(entry, report)
+            for key in ("meta", "lifecycle"):
+                if key in entry.data and not isinstance(entry.data[key], dict):
+                    report(key, "must be a mapping")
+            check_lifecycle(entry, self.registry, report)
             if spec.lua:
-                self.check_lua(entry, spec.needs_method, report)
+                self.check_lua(entry, spec, report)
             if spec.validate is not None:
                 spec.validate(entry, self.registry, report)
 
-    def check_lifecycle(self, entry: Entry, report: Any) -> None:
-        lc = entry.lifecycle
-        for key in ("depends_on", "requires"):
-            deps = lc.get(key)
-            if deps is None:
-                continue
-            if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-                report(f"lifecycle.{key}", "must be a list of entry IDs")
-                continue
-            for dep in deps:
-                if self.registry.get(entry.resolve(dep)) is None:
-                    report(f"lifecycle.{key}", f"refers to {entry.resolve(dep)}, which does not exist")
-
-    def check_lua(self, entry: Entry, needs_method: bool, report: Any) -> None:
-        src = entry.data.get("source")
-        if not isinstance(src, str) or not src.startswith("file://"):
-            report("source", "is required and must be a file:// path relative to the YAML file")
-        else:
-            path = (entry.file.parent / src[len("file://"):]).resolve()
-            if not path.is_file():
-                report("source", f"file not found: {self.rel(path)}")
-            else:
-                try:
-                    entry.source = path.read_text(encoding="utf-8")
-                    entry.source_path = path
-                except (OSError, UnicodeDecodeError) as exc:
-                    report("source", f"cannot read {self.rel(path)}: {exc}")
+    def check_lua(self, entry: Entry, spec: KindSpec, report: Any) -> None:
+        self.read_source(entry, report)
         modules = entry.data.get("modules")
         if modules is not None and (not isinstance(modules, list) or not all(isinstance(m, str) for m in modules)):
             report("modules", "must be a list of module names")
-        imports = entry.data.get("imports")
-        if imports is not None and not isinstance(imports, dict):
-            report("imports", "must be a mapping of alias: entry ID")
-        else:
-            for alias, target_id in entry.imports.items():
-                target = self.registry.get(target_id)
-                if target is None:
-                    report(f"imports.{alias}", f"imports {target_id}, which does not exist")
-                elif target.kind != "library.lua":
-                    report(f"imports.{alias}", f"imports {target_id}, a {target.kind} entry; only library.lua entries can be imported")
+        self.check_imports(entry, report)
         method = entry.data.get("method")
-        if needs_method and (not isinstance(method, str) or not method):
-            report("method", "is required: the name of the function to run")
+        if spec.needs_method and (not isinstance(method, str) or not method):
+            report("method", "is required: the name of the function in the table the source returns")
+            method = None
+        elif not isinstance(method, str) or not spec.needs_method:
             method = None
         if entry.source is None:
             return
         if self._checker is None:
             self._checker = LuaChecker()
-        result = self._checker.check(entry.source, self.rel(entry.source_path or entry.file))
+        result = self._checker.check(entry.source, self.rel(entry.source_path or entry.file), method)
         if result.syntax_error:
-            self.problem(entry.source_path, f"Lua syntax error: {result.syntax_error}", entry=entry.id, line=result.line)
+            self.problem(entry.source_path, f"Lua syntax error: {result.syntax_error}", entry=entry.id,
+                         field="source", line=result.line)
             return
-        if isinstance(method, str) and method:
-            if result.exported is not None:
-                if method not in result.exported:
-                    have = ", ".join(result.exported) or "no functions"
-                    report("method", f"unknown method '{method}': the source returns a table with {have}")
-            elif not method_defined_in_text(entry.source, method):
-                report("method", f"unknown method '{method}': it does not appear in the source")
+        if method and result.method_found is False:
+            if result.returns_nothing:
+                why = f"the source returns nothing; end it with `return {{ {method} = {method} }}`"
+            elif result.exported is not None:
+                why = f"the source returns a table with {', '.join(result.exported) or 'no functions'}"
+            else:
+                why = "it does not appear in the source"
+            report("method", f"unknown method '{method}': {why}")
+
+    def read_source(self, entry: Entry, report: Any) -> None:
+        src = entry.data.get("source")
+        if not isinstance(src, str) or not src.startswith("file://") or len(src) == len("file://"):
+            report("source", "is required and must be a file:// path relative to the YAML file")
+            return
+        path = (entry.file.parent / src[len("file://"):]).resolve()
+        if not path.is_file():
+            report("source", f"file not found: {self.rel(path)}")
+            return
+        try:
+            entry.source = path.read_text(encoding="utf-8")
+            entry.source_path = path
+        except (OSError, UnicodeDecodeError) as exc:
+            report("source", f"cannot read {self.rel(path)}: {exc}")
+
+    def check_imports(self, entry: Entry, report: Any) -> None:
+        imports = entry.data.get("imports")
+        if imports is None:
+            return
+        if not isinstance(imports, dict):
+            report("imports", "must be a mapping of alias: entry ID (alias becomes require(\"alias\"))")
+            return
+        for alias, ref in imports.items():
+            field = f"imports.{alias}"
+            if not isinstance(ref, str) or not ref:
+                report(field, "must be an entry ID such as app.lib:helpers")
+                continue
+            target_id = entry.resolve(ref)
+            target = self.registry.get(target_id)
+            if target is None:
+                if target_id not in self.registry.broken:
+                    report(field, f"imports {target_id}, which does not exist")
+            elif target.kind != "library.lua":
+                report(field, f"imports {target_id}, a {target.kind} entry; only library.lua entries can be imported")
 
     def check_import_cycles(self) -> None:
-        graph = {e.id: [t for t in e.imports.values() if t in self.registry.entries]
+        graph = {e.id: [t for t in e.imports.values() if (lib := self.registry.get(t)) and lib.kind == "library.lua"]
                  for e in self.registry if KINDS[e.kind].lua}
-        reported: set[frozenset[str]] = set()
-        for cycle in _cycles(graph):
-            key = frozenset(cycle)
-            if key in reported:
-                continue
-            reported.add(key)
+        for cycle in find_cycles(graph):
             first = self.registry.entries[cycle[0]]
-            self.problem(first.file, "import cycle: " + " -> ".join([*cycle, cycle[0]]), entry=first.id, field="imports")
+            nxt = cycle[1] if len(cycle) > 1 else cycle[0]
+            alias = next((a for a, t in first.imports.items() if t == nxt), None)
+            self.entry_problem(first, f"imports.{alias}" if alias else "imports", f"import cycle: {describe(cycle)}")
 
 
-def _cycles(graph: dict[str, list[str]]) -> Iterable[list[str]]:
-    """Each elementary cycle found by a depth-first walk (enough to report them)."""
-    WHITE, GREY, BLACK = 0, 1, 2
-    color = dict.fromkeys(graph, WHITE)
-    stack: list[str] = []
+def _field_lines(item: dict[str, Any], yl: _YamlLoader, prefix: str = "") -> dict[str, int]:
+    """``dotted.field -> YAML line`` for an entry's mapping fields, nested ones included."""
+    out: dict[str, int] = {}
+    for key, line in yl.key_lines.get(id(item), {}).items():
+        out[prefix + key] = line
+        value = item.get(key)
+        if isinstance(value, dict):
+            out.update(_field_lines(value, yl, f"{prefix}{key}."))
+    return out
 
-    def visit(node: str) -> Iterable[list[str]]:
-        color[node] = GREY
-        stack.append(node)
-        for nxt in graph.get(node, []):
-            if color.get(nxt) == GREY:
-                yield stack[stack.index(nxt):]
-            elif color.get(nxt) == WHITE:
-                yield from visit(nxt)
-        stack.pop()
-        color[node] = BLACK
 
-    for node in graph:
-        if color[node] == WHITE:
-            yield from visit(node)
+def find_yaml_files(root: Path) -> list[Path]:
+    """The YAML files ``load_project`` would read (problems with ``wippy.lock`` ignored)."""
+    return _Loader(Path(root).resolve()).find_yaml_files()
 
 
 def load_project(root: str | os.PathLike[str], *, files: list[Path] | None = None) -> Registry:
     """Load and validate a project. Raises :class:`LoadError` listing every problem."""
     root_path = Path(root).resolve()
-    loader = _Loader(root_path)
     if not root_path.is_dir():
         raise LoadError([Problem(str(root), "project directory not found")])
-    try:
-        yaml_files = files if files is not None else find_yaml_files(root_path)
-    except yaml.YAMLError as exc:
-        raise LoadError([Problem("wippy.lock", f"malformed YAML: {exc}")]) from None
-    for path in yaml_files:
-        loader.load_file(path)
+    loader = _Loader(root_path)
+    for path in files if files is not None else loader.find_yaml_files():
+        loader.load_file(Path(path).absolute())
     loader.check_entries()
     loader.check_import_cycles()
+    check_dependency_cycles(loader.registry, loader.entry_problem)
     if loader.problems:
         raise LoadError(loader.problems)
     return loader.registry

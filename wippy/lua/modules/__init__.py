@@ -62,8 +62,9 @@ def install_modules(vm: LuaVM) -> None:
 def default_commands(runtime: Runtime) -> dict[str, Any]:
     """The in-memory handlers of every module's commands."""
     from wippy.actors.channel import channel_commands
+    from wippy.actors.scheduler import task_commands
 
-    out: dict[str, Any] = dict(channel_commands())
+    out: dict[str, Any] = {**channel_commands(), **task_commands()}
     for _name, py in _specs():
         if py is not None and hasattr(py, "commands"):
             out.update(py.commands(runtime))

@@ -42,8 +42,13 @@ function Channel:send(value)
   return call("chan.send", check(self, "send"), value)
 end
 
+-- A channel may carry an `_unwrap` function applied to each received value (a raw-payload
+-- topic listener receives Message objects and hands out their data).
 function Channel:receive()
-  return call("chan.recv", check(self, "receive"))
+  local v, ok = call("chan.recv", check(self, "receive"))
+  local unwrap = self._unwrap
+  if unwrap and ok then v = unwrap(v) end
+  return v, ok
 end
 
 function Channel:close()
@@ -79,7 +84,9 @@ function M.select(cases)
   end
   local index, value, ok = call("chan.select", cases.default and true or false, table.unpack(flat, 1, n))
   if index == 0 then return { default = true, ok = true } end
-  return { channel = cases[index].channel, value = value, ok = ok }
+  local ch = cases[index].channel
+  if ch._unwrap and ok then value = ch._unwrap(value) end
+  return { channel = ch, value = value, ok = ok }
 end
 
 return M
