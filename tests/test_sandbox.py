@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from tests.conftest import Project, run_lua
 from wippy import WippyError
+
+Run = Callable[..., Any]
+
+
+@pytest.fixture
+def lua(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``lua(body, *args, modules=...)``: run ``body`` in a fresh one-entry project."""
+
+    def run(body: str, *args: Any, modules: list[str] | None = None) -> Any:
+        return run_lua(Project(tmp_path_factory.mktemp("p")), body, *args, modules=modules)
+
+    return run
 
 
 def lua_error(project: Project, body: str, modules: list[str] | None = None) -> WippyError:
@@ -75,15 +89,15 @@ def test_os_keeps_time_functions(project: Project) -> None:
     assert result == ["integer", "number", "string", 2.0]
 
 
-def test_string_metatable_is_protected(project: Project) -> None:
-    assert run_lua(project, 'return getmetatable("")') is False
+def test_string_metatable_is_protected(lua: Run, project: Project) -> None:
+    assert lua('return getmetatable("")') is False
     err = lua_error(project, 'return getmetatable("").__index.dump')
     assert err.kind == "INTERNAL"
     assert "boolean" in err.message
 
 
 def test_string_methods_still_work(project: Project) -> None:
-    assert run_lua(project, 'return ("a,b"):upper() .. ("x"):rep(3)') == "A,BXXX"
+    assert run_lua(project, 'return ("a,b"):upper() .. ("x"):rep(3)') == "A,Bxxx"
 
 
 def test_load_rejects_binary_mode(project: Project) -> None:
@@ -110,10 +124,10 @@ def test_load_reader_cannot_smuggle_binary(project: Project) -> None:
     assert "binary" in result[1]
 
 
-def test_load_text_works_in_instance_env(project: Project) -> None:
-    assert run_lua(project, 'local f = load("y = 40; return y + 2"); return {f(), y}') == [42, 40]
-    assert run_lua(project, 'return load("return 1", "c", "bt")()') == 1
-    assert run_lua(project, 'return load("return x", "c", "t", {x = 7})()') == 7
+def test_load_text_works_in_instance_env(lua: Run, project: Project) -> None:
+    assert lua('local f = load("y = 40; return y + 2"); return {f(), y}') == [42, 40]
+    assert lua('return load("return 1", "c", "bt")()') == 1
+    assert lua('return load("return x", "c", "t", {x = 7})()') == 7
 
 
 def test_load_syntax_error_returns_nil_and_message(project: Project) -> None:
@@ -133,8 +147,8 @@ def test_loaded_chunk_globals_do_not_leak(project: Project) -> None:
     assert asyncio.run(go()) == [42, None, 42]
 
 
-def test_env_metatable_is_protected(project: Project) -> None:
-    assert run_lua(project, "return getmetatable(_G)") is False
+def test_env_metatable_is_protected(lua: Run, project: Project) -> None:
+    assert lua("return getmetatable(_G)") is False
     err = lua_error(project, "setmetatable(_G, {})")
     assert "protected metatable" in err.message
 
@@ -172,9 +186,9 @@ def test_global_modules_need_no_declaration(project: Project) -> None:
     assert run_lua(project, 'return require("channel") == channel') is True
 
 
-def test_unpack_global(project: Project) -> None:
-    assert run_lua(project, "return {unpack({1, 2, 3})}") == [1, 2, 3]
-    assert run_lua(project, "return unpack == table.unpack") is True
+def test_unpack_global(lua: Run, project: Project) -> None:
+    assert lua("return {unpack({1, 2, 3})}") == [1, 2, 3]
+    assert lua("return unpack == table.unpack") is True
 
 
 def test_g_is_the_instance_env(project: Project) -> None:
@@ -239,3 +253,9 @@ def test_host_objects_expose_no_attributes(project: Project) -> None:
     # A channel's handle is a Python object; Lua must not reach its attributes.
     err = lua_error(project, "local ch = channel.new(); return ch._h.capacity")
     assert "attributes" in err.message or "attempt to index" in err.message
+
+
+def test_host_object_metatable_is_protected(lua: Run) -> None:
+    # lupa's metatable is shared by every host object: calling its __gc by hand would free
+    # a handle the runtime still uses, changing it would affect every actor.
+    assert lua("local ch = channel.new(); return getmetatable(ch._h)") is False

@@ -61,6 +61,15 @@ class Process(Actor):
         for task in self.tasks:
             task.finished = True
         self.tasks = []
+        # The new code cannot reach the old code's listener channels: their topics go back
+        # to the inbox, with any messages buffered in them, and may be listened to again.
+        listeners, self.listeners = self.listeners, None
+        for listener in (listeners or {}).values():
+            pending = list(listener.buffer)
+            listener.buffer.clear()
+            listener.close()
+            for message in pending:
+                self.inbox.push(message)
         self.entry_id = entry_id
         self.start(args)
 

@@ -125,6 +125,13 @@ class Scheduler:
 
     # Stepping ---------------------------------------------------------------------------
     def _step(self, task: LuaTask, payload: Any) -> None:
+        left = self.step(task, payload)
+        if left is not None:
+            self._push(task, left)  # out of budget: let others run first
+
+    def step(self, task: LuaTask, payload: Any) -> Any:
+        """Run ``task`` until it blocks or ends. Returns None, or the payload to resume it
+        with later when it used up its budget (the caller decides where it queues)."""
         send = task.thread.send
         handlers = task.actor.dispatcher.handlers
         for _ in range(_STEP_BUDGET):
@@ -132,11 +139,11 @@ class Scheduler:
                 out = send(payload)
             except Exception as exc:  # a broken coroutine: Lua itself failed
                 self._fail(task, WippyError(INTERNAL, f"Lua task crashed: {exc}"))
-                return
+                return None
             if out[0] is False:  # the task body returned: (false, ok, ...)
                 task.finished = True
                 task.actor.task_finished(task, out[1], out[2:])
-                return
+                return None
             op = out[1]
             handler = handlers.get(op)
             try:
@@ -150,12 +157,10 @@ class Scheduler:
                 log.exception("command %r failed in %r", op, task)
                 payload = (False, self._error_to_lua(WippyError(INTERNAL, f"{_op_name(op)}: {exc}")))
                 continue
-            if result is PENDING:
-                return
-            if task.finished:  # the handler ended this task (terminate, say)
-                return
+            if result is PENDING or task.finished:  # blocked, or the handler ended it
+                return None
             payload = (True, *result) if result else (True,)
-        self._push(task, payload)  # out of budget: let others run first
+        return payload
 
     def _fail(self, task: LuaTask, err: WippyError) -> None:
         task.finished = True

@@ -9,6 +9,7 @@ parallel, and stop in the reverse order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from wippy.durations import parse_duration
 from wippy.errors import INVALID, NotSupportedError, WippyError
 from wippy.registry import Entry, Registry
+from wippy.registry.kinds import KINDS
 
 if TYPE_CHECKING:
     from wippy.host.runtime import Runtime
 
 log = logging.getLogger("wippy.lifecycle")
 
-DEFAULT_START_TIMEOUT = 30.0
+DEFAULT_START_TIMEOUT = 10.0  # upstream's defaults
 DEFAULT_STOP_TIMEOUT = 10.0
 
 
@@ -54,7 +56,9 @@ def dependencies(entry: Entry, registry: Registry) -> list[str]:
     for key in ("depends_on", "requires"):
         for ref in entry.lifecycle.get(key) or []:
             deps.append(entry.resolve(str(ref)))
-    for field in IMPLIED_DEPENDENCIES.get(entry.kind, ()):
+    spec = KINDS.get(entry.kind)
+    implied = getattr(spec, "starts_after", ()) or IMPLIED_DEPENDENCIES.get(entry.kind, ())
+    for field in implied:
         ref = entry.data.get(field)
         if isinstance(ref, str):
             deps.append(entry.resolve(ref))
@@ -86,29 +90,57 @@ def start_levels(registry: Registry, wanted: list[Entry]) -> list[list[Entry]]:
     return levels
 
 
-def _timeout(entry: Entry, key: str, default: float) -> float:
-    raw = entry.lifecycle.get(key)
+def seconds(raw: Any, default: float, where: str) -> float:
+    """A lifecycle duration: a Go-style string ("5s", "250ms") or a number of seconds;
+    ``default`` when absent. Raises INVALID naming ``where``."""
     if raw is None:
         return default
-    if isinstance(raw, (int, float)):
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return float(raw)
-    return parse_duration(str(raw))
+    if isinstance(raw, str):
+        try:
+            return parse_duration(raw)
+        except WippyError as err:
+            raise WippyError(INVALID, f"{where}: {err.message}", retryable=False) from None
+    raise WippyError(INVALID, f"{where}: expected a duration such as \"5s\", got {raw!r}", retryable=False)
+
+
+def _timeout(entry: Entry, key: str, default: float) -> float:
+    return seconds(entry.lifecycle.get(key), default, f"{entry.id}: lifecycle.{key}")
+
+
+# (entry ID, state, detail or None)
+ChangeCallback = Callable[[str, str, str | None], None]
 
 
 class Lifecycle:
-    """The started services of one runtime, and the order to stop them in."""
+    """The started services of one runtime, and the order to stop them in.
+
+    Services that track their own state (``reports_state = True``, e.g. the supervisor of a
+    ``process.service``) call :meth:`notify` themselves; for the others the lifecycle
+    reports starting/running/stopping/stopped."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.services: dict[str, Service] = {}
+        self.states: dict[str, str] = {}
         self._levels: list[list[Entry]] = []
-        self.on_change: Callable[[str, str], None] | None = None
+        self.on_change: ChangeCallback | None = None
 
-    def _notify(self, entry_id: str, state: str) -> None:
+    def notify(self, entry_id: str, state: str, detail: str | None = None) -> None:
+        self.states[entry_id] = state
         if self.on_change is not None:
-            self.on_change(entry_id, state)
+            self.on_change(entry_id, state, detail)
+
+    def _notify(self, service: Service, state: str) -> None:
+        if not getattr(service, "reports_state", False):
+            self.notify(service.entry.id, state)
 
     async def start(self, entries: list[Entry] | None = None) -> None:
+        """Start ``entries`` (default: every ``auto_start`` entry) and what they require,
+        level by level; a level starts in parallel and must be fully running before the
+        next one begins. On an error, what this call started is stopped again (in reverse)
+        and the first error is raised."""
         registry = self.runtime.registry
         wanted = entries if entries is not None else [e for e in registry if e.lifecycle.get("auto_start")]
         levels = start_levels(registry, wanted)
@@ -118,58 +150,123 @@ class Lifecycle:
                     continue
                 if entry.kind not in SERVICE_KINDS:
                     raise NotSupportedError(f"starting {entry.kind} entries ({entry.id})")
-        for level in levels:
-            level = [e for e in level if e.kind in SERVICE_KINDS and e.id not in self.services]
-            self._levels.append(level)
-            await asyncio.gather(*(self._start_one(e) for e in level))
+        first_new = len(self._levels)
+        try:
+            for level in levels:
+                level = [e for e in level if e.kind in SERVICE_KINDS and e.id not in self.services]
+                self._levels.append(level)
+                results = await asyncio.gather(*(self._start_one(e) for e in level), return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
+        except BaseException:
+            await self._stop_levels(self._levels[first_new:])
+            del self._levels[first_new:]
+            raise
 
     async def _start_one(self, entry: Entry) -> None:
         service = SERVICE_KINDS[entry.kind](self.runtime, entry)
-        self._notify(entry.id, "starting")
+        self._notify(service, "starting")
         timeout = _timeout(entry, "start_timeout", DEFAULT_START_TIMEOUT)
         try:
             await asyncio.wait_for(service.start(), timeout)
-        except TimeoutError:
-            raise WippyError("TIMEOUT", f"{entry.id} did not start within {timeout:g}s") from None
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            # an interrupted start must not leak what it did start (a start that raised
+            # cleaned up after itself)
+            with contextlib.suppress(Exception):
+                await service.stop(_timeout(entry, "stop_timeout", DEFAULT_STOP_TIMEOUT))
+            if isinstance(exc, TimeoutError):
+                raise WippyError("TIMEOUT", f"{entry.id} did not start within {timeout:g}s") from None
+            raise
         self.services[entry.id] = service
-        self._notify(entry.id, "running")
+        self._notify(service, "running")
 
     async def stop(self) -> None:
-        for level in reversed(self._levels):
-            await asyncio.gather(*(self._stop_one(e) for e in level if e.id in self.services))
+        """Stop started services in reverse start order: a level finishes stopping before
+        the level it depends on begins."""
+        await self._stop_levels(self._levels)
         self._levels.clear()
+
+    async def _stop_levels(self, levels: list[list[Entry]]) -> None:
+        for level in reversed(levels):
+            started = [e for e in level if e.id in self.services]
+            results = await asyncio.gather(*(self._stop_one(e) for e in started), return_exceptions=True)
+            for entry, result in zip(started, results, strict=True):
+                if isinstance(result, Exception):
+                    log.error("stopping %s failed: %s", entry.id, result)
 
     async def _stop_one(self, entry: Entry) -> None:
         service = self.services.pop(entry.id)
-        self._notify(entry.id, "stopping")
+        self._notify(service, "stopping")
         timeout = _timeout(entry, "stop_timeout", DEFAULT_STOP_TIMEOUT)
         try:
-            await asyncio.wait_for(service.stop(timeout), timeout + 1)
+            await asyncio.wait_for(service.stop(timeout), timeout + 2)
         except TimeoutError:
             log.warning("%s did not stop within %gs", entry.id, timeout)
-        self._notify(entry.id, "stopped")
+        self._notify(service, "stopped")
+
+    def status_table(self) -> str:
+        """Services (state, pid, restarts) and live processes (pid, entry, host, inbox)."""
+        rows = [("SERVICE", "STATE", "PID", "RESTARTS", "DETAIL")]
+        for eid in sorted(self.services):
+            info = getattr(self.services[eid], "status", None)
+            st = info() if callable(info) else {"state": self.states.get(eid, "running")}
+            rows.append((eid, st.get("state", "?"), st.get("pid") or "-",
+                         str(st.get("restarts", "-")), st.get("detail") or ""))
+        procs = [("PID", "ENTRY", "HOST", "INBOX")]
+        for host in list(self.runtime.router.hosts.values()):
+            for p in host.snapshot():
+                procs.append((p["pid"], p["entry"], p["host"], str(p.get("inbox", "-"))))
+        return _table(rows) + "\n\n" + _table(procs) + "\n"
 
 
-async def run_forever(registry: Registry, *, status: bool = False) -> int:
-    """``wippy run``: start everything, print state changes, stop on SIGINT/SIGTERM."""
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _format_change(entry_id: str, state: str, detail: str | None) -> str:
+    return f"wippy: {entry_id} {state}" + (f" - {detail}" if detail else "")
+
+
+async def _print_status(lifecycle: Lifecycle, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        print(lifecycle.status_table(), flush=True)
+
+
+async def run_forever(registry: Registry, *, status: float | None = None) -> int:
+    """``wippy run``: start everything, print state changes (and a status table every
+    ``status`` seconds), stop in reverse order on SIGINT/SIGTERM."""
     from wippy.host.runtime import Runtime
 
     runtime = Runtime(registry)
-    runtime.lifecycle.on_change = lambda eid, state: print(f"wippy: {eid} {state}", flush=True)
+    runtime.lifecycle.on_change = lambda eid, state, detail: print(_format_change(eid, state, detail), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reporter: asyncio.Task[None] | None = None
     try:
         await runtime.start()
         print(f"wippy: {len(registry)} entries loaded, {len(runtime.lifecycle.services)} started; "
               "press Ctrl-C to stop", flush=True)
+        if status:
+            reporter = asyncio.create_task(_print_status(runtime.lifecycle, status))
         await stop.wait()
     finally:
+        if reporter is not None:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         print("wippy: stopping", flush=True)
         await runtime.stop()
     print("wippy: stopped", flush=True)
     return 0
 
 
-__all__: list[Any] = ["Lifecycle", "SERVICE_KINDS", "register_service_kind", "run_forever", "start_levels"]
+__all__: list[Any] = [
+    "Lifecycle", "SERVICE_KINDS", "register_service_kind", "run_forever", "seconds", "start_levels",
+]

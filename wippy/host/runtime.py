@@ -15,6 +15,7 @@ from wippy.host.lifecycle import Lifecycle
 from wippy.host.router import Router
 from wippy.lua.modules import default_commands
 from wippy.lua.vm import LuaVM
+from wippy.providers.base import SpawnRequest
 from wippy.registry import Registry, load_project
 from wippy.registry.kinds import KINDS
 
@@ -98,6 +99,40 @@ class Runtime:
             call.close()
             raise
 
+    async def run(self, entry_id: str, *args: Any, context: dict[str, Any] | None = None) -> Any:
+        """Call a function entry, or run a process entry to its exit on the first started
+        ``process.host``; returns the result as Python data or raises WippyError."""
+        entry = self.registry.get(entry_id)
+        if entry is None or entry.kind != "process.lua":
+            return await self.call(entry_id, *args, context=context)
+        hosts = [h for h in self.router.hosts.values() if h.kind == "process.host" and h.running]
+        if not hosts:
+            raise WippyError(
+                "UNAVAILABLE",
+                f"no started process.host to run {entry_id} on: add a process.host entry with lifecycle.auto_start: true",
+            )
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[Any] = loop.create_future()
+
+        def on_exit(event: dict[str, Any]) -> None:
+            self.router.drop_callback(watcher)
+            if result.done():
+                return
+            outcome = event["result"]
+            if outcome["error"] is not None:
+                result.set_exception(self.vm.to_python(outcome["error"], "error"))
+            else:
+                result.set_result(self.vm.to_python(outcome["value"], "result"))
+
+        watcher = self.router.callback_pid(on_exit)
+        request = SpawnRequest(entry_id, self.lua_args(args), parent=watcher, context=context or {}, monitor=True)
+        pid = hosts[0].spawn(request)
+        try:
+            return await result
+        except asyncio.CancelledError:
+            hosts[0].terminate(pid, None)
+            raise
+
     def lua_args(self, args: tuple[Any, ...] | list[Any]) -> Any:
         """Python arguments as the packed Lua table ``{n = count, ...}`` tasks expect."""
         table = self.vm.lua.table()
@@ -111,8 +146,16 @@ def _register_builtin_services() -> None:
     from wippy.host.lifecycle import SERVICE_KINDS, register_service_kind
     from wippy.host.process_host import ProcessHost
 
+    from wippy.providers.workflow.host import WorkflowHost
+
     if "process.host" not in SERVICE_KINDS:
         register_service_kind("process.host", ProcessHost)
+    if "workflow.host" not in SERVICE_KINDS:
+        register_service_kind("workflow.host", WorkflowHost)
+    if "process.service" not in SERVICE_KINDS:
+        from wippy.host.supervisor import Supervisor
+
+        register_service_kind("process.service", Supervisor)
 
 
 def _display_path(path: Path, root: Path) -> str:

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 200
-_LuaTable = type(lua54.LuaRuntime().table())
+_probe = lua54.LuaRuntime()
+_LuaTable = type(_probe.table())
+# lupa hands out a coroutine that has not started as a function-like object.
+_LuaCoroutineFunction = type(_probe.eval("coroutine.create(print)"))
+del _probe
 _lua_type = lua54.lua_type
 
 
@@ -96,6 +100,8 @@ class Converter:
         for k, v in items:
             pk = self._key(k, path)
             out[pk] = self._item(v, f"{path}.{pk}" if isinstance(pk, str) else f"{path}[{pk}]", depth)
+        if len(out) != n:  # Python equates true/1 and false/0 as keys; never drop one silently
+            raise invalid(f"{path}: table has both a boolean key and the equal number key (true/1, false/0)")
         return out
 
     def _key(self, k: Any, path: str) -> Any:
@@ -185,6 +191,8 @@ class Converter:
 
 
 def _describe(value: Any) -> str:
+    if type(value) is _LuaCoroutineFunction:  # lua_type says "function"
+        return "coroutine"
     lt = _lua_type(value)
     if lt == "function":
         return "function"

@@ -8,6 +8,7 @@ local natives = ...
 
 local co_yield, co_resume, co_create = coroutine.yield, coroutine.resume, coroutine.create
 local co_status, co_close, co_running = coroutine.status, coroutine.close, coroutine.running
+local co_isyieldable = coroutine.isyieldable
 local getinfo, getmetatable_raw, traceback = debug.getinfo, debug.getmetatable, debug.traceback
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget =
@@ -270,6 +271,10 @@ end
 
 -- Yield a command to the driver; returns what the driver answers, or raises its error.
 local function call(op, ...)
+  if not co_isyieldable() then  -- inside a callback run by C (table.sort, string.gsub, ...)
+    raise("INVALID", string_format("cannot block (%s) inside a callback called from C code such as a "
+      .. "table.sort comparator, a string.gsub replacement or a __tostring; block outside it", op))
+  end
   return resumed(co_yield(CMD, op, ...))
 end
 rt.call = call
@@ -282,19 +287,47 @@ function rt.task_main(fn, ...)
   return false, xpcall(fn, on_error, ...)
 end
 
+-- User coroutines suspended in a blocking call: only the driver's answer may resume them.
+local blocked = setmetatable({}, { __mode = "k" })
+local function unblock(co, ...)
+  blocked[co] = nil
+  return ...
+end
+
 -- A command yielded inside a user coroutine travels up through the user's `resume` to the
 -- driver, and the answer travels back down; plain user yields return to the user.
 local function pass_through(co, ok, first, ...)
   if ok and first == CMD and co_status(co) == "suspended" then
-    return pass_through(co, co_resume(co, co_yield(CMD, ...)))
+    blocked[co] = true
+    return pass_through(co, co_resume(co, unblock(co, co_yield(CMD, ...))))
   end
   return ok, first, ...
+end
+
+-- Why user code may not resume or close `co` (a runtime task, or a coroutine waiting for
+-- the driver), or nil.
+local function busy(co)
+  if blocked[co] then return "cannot resume coroutine: it is waiting for a blocking operation" end
+  if runtime_threads[co] then return "cannot resume coroutine: it is a runtime task" end
+  return nil
 end
 
 local user_coroutine = {}
 for k, v in pairs(coroutine) do user_coroutine[k] = v end
 function user_coroutine.resume(co, ...)
+  local why = busy(co)
+  if why then return false, why end
   return pass_through(co, co_resume(co, ...))
+end
+function user_coroutine.status(co)
+  local status = co_status(co)
+  if status == "suspended" and busy(co) then return "normal" end
+  return status
+end
+function user_coroutine.close(co)
+  local why = busy(co)
+  if why then raise("INVALID", (why:gsub("resume", "close", 1))) end
+  return co_close(co)
 end
 local function wrap_result(co, ok, ...)
   if ok then return ... end
@@ -305,6 +338,8 @@ end
 function user_coroutine.wrap(fn)
   local co = co_create(fn)
   return function(...)
+    local why = busy(co)
+    if why then raise("INVALID", why) end
     return wrap_result(co, pass_through(co, co_resume(co, ...)))
   end
 end
@@ -337,6 +372,9 @@ end
 local string_lib = string
 string_lib.dump = denied("string.dump", "bytecode cannot be produced")
 getmetatable("").__metatable = false
+-- Host objects (channel handles, say) share lupa's one metatable; unprotected, user code
+-- could call its __gc on a handle or change how every host object behaves.
+getmetatable_raw(natives.print).__metatable = false
 
 -- `env` is the caller's instance environment (see instantiate), never a shared table:
 -- a loaded chunk that sets a global must not leak it into other instances.
@@ -385,6 +423,49 @@ local base = {
   collectgarbage = denied("collectgarbage", "memory is managed by the runtime"),
 }
 rt.profiles = { ["function"] = base, process = shallow(base), workflow = shallow(base) }
+
+-- Workflows replay, so their globals must not depend on hash order, the clock or chance.
+local type_rank = { number = 1, string = 2, boolean = 3 }
+local function key_less(a, b)
+  local ra, rb = type_rank[type(a)] or 4, type_rank[type(b)] or 4
+  if ra ~= rb then return ra < rb end
+  if ra == 3 then return (not a) and b end
+  if ra == 4 then return tostring(a) < tostring(b) end
+  return a < b
+end
+local function sorted_pairs(t)
+  local mt = getmetatable_raw(t)
+  if mt and mt.__pairs then return mt.__pairs(t) end
+  local keys, n = {}, 0
+  for k in next, t do n = n + 1; keys[n] = k end
+  table.sort(keys, key_less)
+  local i = 0
+  return function()
+    i = i + 1
+    local k = keys[i]
+    if k ~= nil then return k, t[k] end
+  end, t, nil
+end
+rt.sorted_pairs = sorted_pairs
+
+local function forbidden(name, instead)
+  return function()
+    raise("PERMISSION_DENIED", name .. " is not available in workflows (it would differ on replay); use " .. instead)
+  end
+end
+do
+  local wf = rt.profiles.workflow
+  wf.pairs = sorted_pairs
+  wf.os = {
+    time = forbidden("os.time", "time.now()"), clock = forbidden("os.clock", "time.now()"),
+    date = forbidden("os.date", "time.now():format(...)"), difftime = os.difftime,
+  }
+  local m = {}
+  for k, v in pairs(math) do m[k] = v end
+  m.random = forbidden("math.random", "uuid.v4() or crypto.random_bytes() (recorded), or an activity")
+  m.randomseed = forbidden("math.randomseed", "uuid.v4() or crypto.random_bytes() (recorded)")
+  wf.math = m
+end
 
 function rt.add_global(name, value, profiles)
   for pname, env in pairs(rt.profiles) do

@@ -104,6 +104,11 @@ class HostProvider(ABC):
     def alive(self, pid: str) -> bool:
         return False
 
+    def barrier(self) -> Any:
+        """An awaitable that resolves once what was just handed to this host is durable,
+        or None for a host that keeps nothing (senders and spawners wait on it)."""
+        return None
+
     def snapshot(self) -> list[dict[str, Any]]:
         """A snapshot of live actors for ``wippy ps``."""
         return []

@@ -1,7 +1,19 @@
 """The registry: entries loaded from a project's YAML files, validated."""
 
+from wippy.registry.durations import DurationError, parse_duration
 from wippy.registry.entry import Entry, Registry
-from wippy.registry.kinds import KINDS, KindSpec, register_kind
+from wippy.registry.kinds import KINDS, KindSpec, claim_prefix, lookup_kind, register_kind
 from wippy.registry.loader import load_project
 
-__all__ = ["Entry", "KINDS", "KindSpec", "Registry", "load_project", "register_kind"]
+__all__ = [
+    "DurationError",
+    "Entry",
+    "KINDS",
+    "KindSpec",
+    "Registry",
+    "claim_prefix",
+    "load_project",
+    "lookup_kind",
+    "parse_duration",
+    "register_kind",
+]

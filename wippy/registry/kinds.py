@@ -27,6 +27,9 @@ class KindSpec:
     validate: Validator | None = None
     supported: bool = True  # False: loads and validates, but has no provider yet
     description: str = ""
+    # Fields naming entries that must be running before this one starts (a service's
+    # host): lifecycle ordering and the load-time cycle check both follow them.
+    starts_after: tuple[str, ...] = ()
 
 
 # kind name -> spec; a plugin's factory gets the full kind name and returns a spec,
@@ -138,15 +141,15 @@ for _spec in (
     KindSpec("process.lua", lua=True, needs_method=True, description="Lua actor"),
     KindSpec("workflow.lua", lua=True, needs_method=True, description="durable Lua workflow"),
     KindSpec("library.lua", lua=True, description="importable Lua library"),
-    KindSpec("process.host", supported=False, description="in-memory process host"),
+    KindSpec("process.host", description="in-memory process host"),
     KindSpec(
         "process.service",
         validate=_all(
             _require_ref("process", ("process.lua",)),
             _require_ref("host", ("process.host", "workflow.host", "temporal.worker")),
         ),
-        supported=False,
         description="supervised process",
+        starts_after=("host",),
     ),
     KindSpec("workflow.host", validate=_store, supported=False, description="embedded durable workflow host"),
     KindSpec("temporal.client", supported=False, description="Temporal server connection"),
@@ -155,6 +158,7 @@ for _spec in (
         validate=_require_ref("client", ("temporal.client",)),
         supported=False,
         description="Temporal worker",
+        starts_after=("client",),
     ),
     KindSpec("registry.entry", description="plain data entry"),
 ):

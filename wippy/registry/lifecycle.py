@@ -12,6 +12,7 @@ from collections.abc import Callable
 from wippy.registry.durations import DurationError, parse_duration
 from wippy.registry.entry import Entry, Registry
 from wippy.registry.graph import describe, find_cycles
+from wippy.registry.kinds import lookup_kind
 
 Report = Callable[[str | None, str], None]
 
@@ -98,9 +99,23 @@ def _check_restart(restart: object, report: Report) -> None:
                    f"must be a whole number, 0 or more (0 = retry forever), got {attempts!r}")
 
 
+def _implied(entry: Entry) -> dict[str, str]:
+    """``field -> entry ID`` for the kind's ``starts_after`` fields that hold a reference."""
+    spec = lookup_kind(entry.kind)
+    fields = spec.starts_after if spec is not None else ()
+    return {f: entry.resolve(ref) for f in fields if isinstance(ref := entry.data.get(f), str) and ref}
+
+
+def dependencies(entry: Entry, registry: Registry) -> list[str]:
+    """Existing entries that must be running before ``entry`` starts: ``lifecycle.requires``
+    / ``depends_on`` plus the kind's implied ones (a ``process.service`` needs its host)."""
+    deps = [*entry.dependencies, *_implied(entry).values()]
+    return [d for d in dict.fromkeys(deps) if d in registry.entries]
+
+
 def dependency_graph(registry: Registry) -> dict[str, list[str]]:
-    """``entry ID -> IDs it depends on`` over existing entries."""
-    return {e.id: [d for d in e.dependencies if d in registry.entries] for e in registry}
+    """``entry ID -> IDs it must start after`` over existing entries."""
+    return {e.id: dependencies(e, registry) for e in registry}
 
 
 def _resolved(entry: Entry, key: str) -> list[str]:
@@ -113,8 +128,9 @@ def check_dependency_cycles(registry: Registry, report: Callable[[Entry, str | N
     for cycle in find_cycles(dependency_graph(registry)):
         first = registry.entries[cycle[0]]
         nxt = cycle[1] if len(cycle) > 1 else cycle[0]
-        field = next((f"lifecycle.{k}" for k in DEPENDENCY_FIELDS if nxt in _resolved(first, k)), "lifecycle.requires")
-        report(first, field, f"lifecycle dependency cycle: {describe(cycle)} (no order can start these)")
+        fields = [f"lifecycle.{k}" for k in DEPENDENCY_FIELDS if nxt in _resolved(first, k)]
+        fields += [f for f, target in _implied(first).items() if target == nxt]
+        report(first, fields[0] if fields else None, f"lifecycle dependency cycle: {describe(cycle)} (no order can start these)")
 
 
-__all__ = ["DEPENDENCY_FIELDS", "check_dependency_cycles", "check_lifecycle", "dependency_graph"]
+__all__ = ["DEPENDENCY_FIELDS", "check_dependency_cycles", "check_lifecycle", "dependencies", "dependency_graph"]

@@ -113,7 +113,7 @@ function P.cancel(dest, a, b)
   local deadline, reason = nil, nil
   local function as_deadline(v)
     if type(v) == "number" then return v end
-    if type(v) == "table" and v._ns then return v._ns / 1e6 end
+    if getmetatable_raw(v) == rt.value_type_names.duration then return v.ns / 1e6 end  -- time.Duration
     if type(v) == "string" and v:match("^%s*[%d.]+%a+") then return v end
   end
   local d = as_deadline(a)

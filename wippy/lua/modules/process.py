@@ -50,14 +50,32 @@ def commands(runtime: Runtime) -> dict[str, Any]:
             return (actor._pid_bytes,)
         return (f"{actor.describe()}#{id(actor):x}".encode(),)
 
+    def after_barrier(task: LuaTask, host: Any, result: tuple[Any, ...]) -> Any:
+        """Answer ``result`` once ``host`` has what it was handed on disk (durable hosts)."""
+        barrier = host.barrier() if host is not None else None
+        if barrier is None or barrier.done() and barrier.exception() is None:
+            return result
+
+        def durable(f: Any) -> None:
+            if f.exception() is not None:
+                task.actor.scheduler.resume(task, None, to_lua(WippyError("UNAVAILABLE", str(f.exception()))))
+            else:
+                task.actor.scheduler.resume(task, *result)
+
+        barrier.add_done_callback(durable)
+        return PENDING
+
     def send(task: LuaTask, dest: bytes, topic: bytes, payload: Any) -> Any:
         actor = task.actor
         sender = actor.pid if isinstance(actor, Process) else None
         try:
-            router.send(dest.decode(), topic.decode(), payload, sender)
+            target = router.resolve(dest.decode())
+            host = router.host_of(target)
+            if host is not None:
+                host.deliver(target, topic.decode(), payload, sender)
         except WippyError as err:
             return fail(err)
-        return (True,)
+        return after_barrier(task, host, (True,))
 
     # Spawning ------------------------------------------------------------------------------
     def request(task: LuaTask, entry: bytes, ctx: Any, opts: Any, name: Any, msgs: Any, args: Any) -> SpawnRequest:
@@ -90,7 +108,8 @@ def commands(runtime: Runtime) -> dict[str, Any]:
             req.monitor, req.link = bool(mode & 1), bool(mode & 2)
             if (req.monitor or req.link) and req.parent is None:
                 raise WippyError(INVALID, "spawn_monitored/spawn_linked need a calling process to notify", retryable=False)
-            child = host_for(host).spawn(req)
+            target = host_for(host)
+            child = target.spawn(req)
         except WippyError as err:
             return fail(err)
         if req.monitor:
@@ -98,7 +117,7 @@ def commands(runtime: Runtime) -> dict[str, Any]:
             if caller.monitoring is None:
                 caller.monitoring = set()
             caller.monitoring.add(child)
-        return (child.encode(),)
+        return after_barrier(task, target, (child.encode(),))
 
     def exec_(task: LuaTask, entry: bytes, host: bytes, ctx: Any, opts: Any, name: Any, msgs: Any, args: Any) -> Any:
         actor = task.actor
@@ -116,12 +135,17 @@ def commands(runtime: Runtime) -> dict[str, Any]:
             scheduler.resume(task, result["value"], result["error"])
 
         watcher = router.callback_pid(on_exit)
-        req.parent, req.monitor = watcher, True
+        # The watcher is the child's monitoring "parent"; with_message messages still come
+        # from the caller, so they are sent here, before the child's first step.
+        sender, messages = req.parent, req.messages
+        req.parent, req.monitor, req.messages = watcher, True, []
         try:
             child.append(target.spawn(req))
         except WippyError as err:
             router.drop_callback(watcher)
             return fail(err)
+        for topic, payload in messages:
+            router.send(child[0], topic, payload, sender)
 
         def caller_gone() -> None:  # the exec'd process dies with its caller
             router.drop_callback(watcher)
@@ -256,7 +280,7 @@ def commands(runtime: Runtime) -> dict[str, Any]:
             me.listeners = {}
         if topic in me.listeners:
             raise WippyError(INVALID, f"process.listen: already listening on topic {topic.decode()!r}", retryable=False)
-        ch = Channel(scheduler, None)
+        ch = Channel(me.scheduler, None)
         me.listeners[topic] = ch
         return (ch,)
 
@@ -276,7 +300,16 @@ def commands(runtime: Runtime) -> dict[str, Any]:
     # Names ---------------------------------------------------------------------------------
     def register(task: LuaTask, name: bytes, target: Any) -> Any:
         try:
-            owner = target.decode() if target is not None else _caller(task, "registry.register").pid
+            if target is None:
+                owner = _caller(task, "registry.register").pid
+            else:  # a name for a PID that never exits would never be released
+                owner = router.resolve(target.decode()) if target.startswith(b"{") else ""
+                if not owner:
+                    raise WippyError(INVALID, f"process.registry.register: {_text(target)!r} is not a PID",
+                                     retryable=False)
+                host = router.host_of(owner)
+                if host is None or not host.alive(owner):
+                    raise WippyError(NOT_FOUND, f"process {owner} not found", retryable=False)
             router.register(name.decode(), owner)
         except WippyError as err:
             return fail(err)

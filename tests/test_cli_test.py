@@ -1,0 +1,192 @@
+"""``wippy test``: discovery, order, filters, progress, failures, JUnit, timeouts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from wippy.registry import load_project
+from wippy.testing import discover
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROJECT = FIXTURES / "cli_project"
+
+ORDER = [
+    "tests:unsuited",  # no suite sorts first
+    "tests:zero_first",  # alpha, order 1
+    "tests:add_calls",  # alpha, order 2
+    "tests:a_unordered",  # alpha, no order: after the ordered ones
+    "tests:raises",  # beta 1
+    "tests:returns_error",  # beta 2
+    "tests:returns_false",  # beta 3
+    "tests:assert_fails",  # beta 10
+]
+FAILURES = {
+    "tests:raises": "INTERNAL: tests/cases.lua:15: kaboom",
+    "tests:returns_error": "CONFLICT: version mismatch (at tests/cases.lua:19)",
+    "tests:returns_false": "returned false",
+    "tests:assert_fails": "INTERNAL: tests/cases.lua:25: arithmetic is broken",
+}
+PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (ok  |FAIL) (\S+) \([\d.]+ ms\)$")
+
+
+def wippy_test(*args: str, project: Path = PROJECT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wippy.cli", "test", str(project), *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def progress(stdout: str) -> list[tuple[str, str]]:
+    """(mark, id) of each progress line, checking the counters."""
+    found = []
+    for line in stdout.splitlines():
+        m = PROGRESS.match(line)
+        if m:
+            assert int(m.group(1)) == len(found) + 1
+            found.append((m.group(3).strip(), m.group(4)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    junit = tmp_path_factory.mktemp("junit") / "reports" / "junit.xml"
+    return wippy_test("--junit", str(junit)), junit
+
+
+def test_discovery_order_is_suite_then_order_then_id() -> None:
+    assert [e.id for e in discover(load_project(PROJECT))] == ORDER
+
+
+def test_run_shows_progress_in_order(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, _ = full_run
+    assert progress(proc.stdout) == [("FAIL" if t in FAILURES else "ok", t) for t in ORDER]
+    assert all(line.endswith(f"/{len(ORDER)}]") for line in re.findall(r"^\[\d+/\d+\]", proc.stdout, re.M))
+
+
+def test_run_lists_each_failure_with_its_error(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, _ = full_run
+    failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED ")]
+    assert failed == [f"FAILED {t}: {FAILURES[t]}" for t in ORDER if t in FAILURES]
+
+
+def test_run_ends_with_the_counts_and_exits_1(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, _ = full_run
+    assert proc.returncode == 1
+    assert proc.stdout.endswith("\n4 passed, 4 failed\n")
+    assert proc.stderr == ""
+
+
+def test_junit_report(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, junit = full_run
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("8", "4", "0")
+    cases = root.findall("testsuite/testcase")
+    assert [c.get("name") for c in cases] == ORDER
+    assert [s.get("name") for s in root.findall("testsuite")] == ["default", "alpha", "beta"]
+    beta = root.find("testsuite[@name='beta']")
+    assert beta is not None and (beta.get("tests"), beta.get("failures")) == ("4", "4")
+    for case in cases:
+        failure = case.find("failure")
+        name = case.get("name")
+        if name not in FAILURES:
+            assert failure is None, name
+            continue
+        assert failure is not None, name
+        assert failure.get("message") == FAILURES[name]
+        assert (failure.text or "").startswith(FAILURES[name])
+    raises = root.find("testsuite/testcase[@name='tests:raises']/failure")
+    assert raises is not None and raises.get("type") == "INTERNAL"
+    assert "stack traceback:" in (raises.text or "")
+    assert float(cases[0].get("time") or "x") >= 0
+
+
+def test_filter_by_substring_runs_only_matches() -> None:
+    proc = wippy_test("--filter", "zero")
+    assert progress(proc.stdout) == [("ok", "tests:zero_first")]
+    assert proc.stdout.splitlines()[-1] == "1 passed, 0 failed"
+    assert proc.returncode == 0
+
+
+def test_filter_by_glob_and_repeated_filters() -> None:
+    proc = wippy_test("--filter", "tests:re*", "--filter", "*unsuited")
+    assert progress(proc.stdout) == [
+        ("ok", "tests:unsuited"),
+        ("FAIL", "tests:returns_error"),
+        ("FAIL", "tests:returns_false"),
+    ]
+    assert proc.stdout.splitlines()[-1] == "1 passed, 2 failed"
+    assert proc.returncode == 1
+
+
+def test_no_tests_found_says_so_and_passes() -> None:
+    proc = wippy_test("--filter", "no-such-test")
+    assert proc.returncode == 0
+    assert "no tests found" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "0 passed, 0 failed"
+
+
+def test_project_that_fails_to_load_exits_1() -> None:
+    proc = wippy_test(project=FIXTURES / "broken_project")
+    assert proc.returncode == 1
+    assert "problems found while loading the project" in proc.stderr
+
+
+def test_bad_timeout_is_a_usage_error() -> None:
+    proc = wippy_test("--timeout", "soon")
+    assert proc.returncode == 2
+    assert "--timeout" in proc.stderr
+
+
+def hanging_project(root: Path) -> Path:
+    (root / "_index.yaml").write_text(textwrap.dedent("""\
+        namespace: t
+        entries:
+          - {name: a_ok, kind: function.lua, meta: {type: test, order: 1}, source: file://t.lua, method: ok}
+          - {name: b_waits, kind: function.lua, meta: {type: test, order: 2}, source: file://t.lua, method: waits}
+          - {name: c_ok, kind: function.lua, meta: {type: test, order: 3}, source: file://t.lua, method: ok}
+          - {name: d_spins, kind: function.lua, meta: {type: test, order: 4}, source: file://t.lua, method: spins}
+          - {name: e_ok, kind: function.lua, meta: {type: test, order: 5}, source: file://t.lua, method: ok}
+        """))
+    (root / "t.lua").write_text(textwrap.dedent("""\
+        return {
+          ok = function() return true end,
+          waits = function() return channel.new():receive() end,
+          spins = function() while true do end end,
+        }
+        """))
+    return root
+
+
+def test_timeout_fails_a_waiting_test_and_the_run_goes_on(tmp_path: Path) -> None:
+    proc = wippy_test("--timeout", "0.3", "--filter", "*_ok", "--filter", "*waits",
+                      project=hanging_project(tmp_path))
+    assert progress(proc.stdout) == [("ok", "t:a_ok"), ("FAIL", "t:b_waits"), ("ok", "t:c_ok"), ("ok", "t:e_ok")]
+    assert "FAILED t:b_waits: TIMEOUT: did not finish within 0.3 s" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "3 passed, 1 failed"
+    assert proc.returncode == 1
+
+
+def test_test_spinning_in_lua_fails_and_ends_the_run(tmp_path: Path) -> None:
+    junit = tmp_path / "j.xml"
+    proc = wippy_test("--timeout", "0.3", "--filter", "*_ok", "--filter", "*spins", "--junit", str(junit),
+                      project=hanging_project(tmp_path))
+    assert progress(proc.stdout) == [("ok", "t:a_ok"), ("ok", "t:c_ok"), ("FAIL", "t:d_spins")]
+    assert "FAILED t:d_spins: TIMEOUT: did not finish within 0.3 s and its Lua code never yielded" in proc.stdout
+    assert "1 test not run" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "2 passed, 1 failed"
+    assert proc.returncode == 1
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["t:e_ok"].find("skipped") is not None
+    assert cases["t:d_spins"].find("failure") is not None
+
+
+def test_example_project_passes() -> None:
+    proc = wippy_test(project=Path(__file__).parent.parent / "examples" / "hello")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^\d+ passed, 0 failed\n\Z", proc.stdout, re.M)

@@ -1,0 +1,1 @@
+"""``workflow.host``: durable workflows on an embedded SQLite journal."""

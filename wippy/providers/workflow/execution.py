@@ -1,0 +1,377 @@
+"""A workflow run: a process whose history is the truth and whose Lua state is rebuilt
+by replaying that history.
+
+The run follows one rule that makes replay exact: **inputs are applied one at a time,
+only when the workflow is quiescent** (every coroutine blocked). Inputs are everything
+that comes from outside -- an activity result, a timer firing, a message, an EXIT event --
+and each is written to the journal, then applied once durable. Between two inputs the
+workflow runs deterministically, so the order of inputs alone decides what it does.
+
+The history interleaves two streams:
+
+- command records (``{"op": ..., ...}``), written as the code issues commands; on replay
+  the code must issue the same commands in the same order, and recorded values
+  (time, random bytes, versions) are answered from the record;
+- input records (``{"in": kind, "ref": ...}``), applied in order at quiescent points.
+
+External effects (starting an activity, arming a timer, sending a message) run only
+after the records that led to them are committed, so a crash never leaves an effect
+whose cause is not on disk; an effect whose completion was not recorded runs again after
+a restart (at-least-once for activities, at-most-once for messages).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from wippy.actors.process import Process
+from wippy.actors.scheduler import LuaTask
+from wippy.codec import pack
+from wippy.errors import INTERNAL, WippyError
+from wippy.host.router import make_pid
+from wippy.providers.base import ExitResult
+
+if TYPE_CHECKING:
+    from wippy.providers.workflow.host import WorkflowHost
+    from wippy.providers.workflow.journal import RunRecord
+
+log = logging.getLogger("wippy.workflow")
+
+
+class NonDeterminism(WippyError):
+    def __init__(self, message: str) -> None:
+        super().__init__(INTERNAL, message, retryable=False)
+
+
+class Op:
+    """An outstanding asynchronous command (activity, timer, child) awaiting its input."""
+
+    __slots__ = ("seq", "record", "on_done", "live")
+
+    def __init__(self, seq: int, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None]):
+        self.seq = seq
+        self.record = record
+        self.on_done = on_done
+        self.live = False  # its effect has been started in this process
+
+
+class RunQueue:
+    """The scheduler interface for one workflow's own tasks: every wake-up queues locally
+    and runs inside :meth:`Workflow.run_now`, never on the shared run queue."""
+
+    __slots__ = ("wf",)
+
+    def __init__(self, wf: Workflow) -> None:
+        self.wf = wf
+
+    @property
+    def loop(self) -> Any:
+        return self.wf.runtime.scheduler.loop
+
+    def start(self, task: LuaTask) -> None:
+        self.wf.queue.append((task, None))
+        self.wf.kick()
+
+    def resume(self, task: LuaTask, *values: Any) -> None:
+        self.wf.queue.append((task, (True, *values)))
+        self.wf.kick()
+
+    def throw(self, task: LuaTask, error: Any) -> None:
+        if isinstance(error, WippyError):
+            error = self.wf.runtime.vm.to_lua(error)
+        self.wf.queue.append((task, (False, error)))
+        self.wf.kick()
+
+
+class Workflow(Process):
+    """One run of a ``workflow.lua`` entry on a ``workflow.host``."""
+
+    __slots__ = (
+        "wf_host", "run", "queue", "_replay_cmds", "_replay_inputs", "_pending_inputs", "_effects",
+        "ops", "seq", "sizes", "position", "_running", "_scheduled", "stuck", "replaying",
+        "versions", "_closing", "exec_watchers",
+    )
+
+    def __init__(self, host: WorkflowHost, run: RunRecord) -> None:
+        super().__init__(host, make_pid(host.host_id, run.workflow_id), run.entry, b"workflow", run.context)
+        self.wf_host = host
+        self.run = run
+        self.scheduler = RunQueue(self)  # type: ignore[assignment]  # channels of this actor queue here
+        self.inbox.scheduler = self.scheduler
+        self.queue: deque[tuple[LuaTask, Any]] = deque()
+        history = run.history or []
+        self._replay_cmds: deque[tuple[int, dict[str, Any]]] = deque()
+        self._replay_inputs: deque[tuple[int, dict[str, Any]]] = deque()
+        for seq, record in enumerate(history):
+            (self._replay_inputs if "in" in record else self._replay_cmds).append((seq, record))
+        self.replaying = bool(history)
+        self._pending_inputs: deque[dict[str, Any]] = deque()
+        self._effects: list[Callable[[], None]] = []
+        self.ops: dict[int, Op] = {}
+        self.seq = len(history)
+        self.sizes: list[int] = []  # cumulative history size by seq
+        total = 0
+        for record in history:
+            total += len(pack(record))
+            self.sizes.append(total)
+        self.position = 0
+        self._running = False
+        self._scheduled = False
+        self.stuck: str | None = None
+        self.versions: dict[str, int] = {}
+        self._closing = False
+        watchers = run.watchers or {}
+        self.monitors = set(watchers.get("monitors", ())) or None
+        self.links = set(watchers.get("links", ())) or None
+        self.exec_watchers: dict[str, int] = {pid: ref for pid, ref in watchers.get("exec", ())}
+
+    def watchers_record(self) -> dict[str, Any]:
+        return {"monitors": sorted(self.monitors or ()), "links": sorted(self.links or ()),
+                "exec": sorted(self.exec_watchers.items())}
+
+    def exit(self, result: ExitResult) -> None:
+        if self.exit_result is None:
+            for watcher, ref in self.exec_watchers.items():  # process.exec / workflow.exec callers
+                self.runtime.router.deliver_event(watcher, {
+                    "kind": "EXIT", "from": self.pid, "exec_ref": ref,
+                    "result": {"value": result.value, "error": result.error}})
+        super().exit(result)
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.run.workflow_id} {self.entry_id}>"
+
+    def describe(self) -> str:
+        return f"workflow {self.run.workflow_id} ({self.entry_id})"
+
+    @property
+    def workflow_id(self) -> str:
+        return self.run.workflow_id
+
+    @property
+    def loop(self) -> Any:
+        return self.runtime.scheduler.loop
+
+    # Running ---------------------------------------------------------------------------------
+    def kick(self) -> None:
+        """Make sure :meth:`run` happens soon (it is never re-entered)."""
+        if not self._scheduled and not self._running:
+            self._scheduled = True
+            self.loop.call_soon(self.run_now)
+
+    def run_now(self) -> None:
+        """Run until quiescent, applying inputs one at a time in between."""
+        self._scheduled = False
+        if self._running or self.exit_result is not None or self.stuck:
+            return
+        self._running = True
+        step = self.runtime.scheduler.step
+        try:
+            while True:
+                queue = self.queue
+                while queue:
+                    task, payload = queue.popleft()
+                    if task.finished:
+                        continue
+                    left = step(task, payload)
+                    if left is not None:
+                        queue.append((task, left))
+                    if self.exit_result is not None or self.stuck or self._closing:
+                        return
+                if not self._quiescent():
+                    return
+        finally:
+            self._running = False
+
+    def _quiescent(self) -> bool:
+        """Called with nothing runnable. Applies the next input; False when idle."""
+        if self._replay_inputs:
+            seq, record = self._replay_inputs.popleft()
+            self.position = max(self.position, seq + 1)
+            self._apply(record)
+            return True
+        if self.replaying:
+            if self._replay_cmds:
+                seq, record = self._replay_cmds[0]
+                self.nondeterminism(
+                    f"history event #{seq} is command {record['op']!r}, but the workflow code "
+                    "is waiting without issuing it")
+                return False
+            self._go_live()
+        if self._effects:
+            effects, self._effects = self._effects, []
+            flushed = self.wf_host.journal.flush()
+            flushed.add_done_callback(lambda f: self._run_effects(f, effects))
+        if self._pending_inputs:
+            self._apply(self._pending_inputs.popleft())
+            return True
+        return False
+
+    def _go_live(self) -> None:
+        """History is exhausted: restart the effects whose completion was never recorded."""
+        self.replaying = False
+        for op in list(self.ops.values()):
+            if not op.live:
+                self.effect(lambda op=op: self.wf_host.restart_op(self, op))
+
+    def _run_effects(self, flushed: Any, effects: list[Callable[[], None]]) -> None:
+        if flushed.exception() is not None:
+            self.halt(f"journal write failed: {flushed.exception()}")
+            return
+        if self.exit_result is not None or self.stuck:
+            return
+        for fx in effects:
+            try:
+                fx()
+            except Exception as exc:  # an effect must not take the host down
+                log.exception("%s: effect failed", self.describe())
+                self.halt(f"effect failed: {exc}")
+                return
+
+    # Commands: matching history and recording ------------------------------------------------
+    def replayed(self, op: str, key: Any = None) -> tuple[int, dict[str, Any]] | None:
+        """The recorded command for ``op`` if we are replaying; raises on a mismatch."""
+        if not self._replay_cmds:
+            return None
+        seq, record = self._replay_cmds.popleft()
+        if record["op"] != op or record.get("key") != key:
+            self.nondeterminism(
+                f"history event #{seq} is command {record['op']!r} ({record.get('key')!r}) but the "
+                f"workflow code issued {op!r} ({key!r})")
+            raise NonDeterminism("non-determinism")
+        self.position = max(self.position, seq + 1)
+        return seq, record
+
+    def record(self, record: dict[str, Any]) -> int:
+        """Append a new record to the history (durable with the next group commit)."""
+        seq = self.seq
+        self.seq += 1
+        data = pack(record)
+        self.sizes.append((self.sizes[-1] if self.sizes else 0) + len(data))
+        self.wf_host.journal.append(self.run.run_id, seq, data)
+        if "in" not in record:
+            self.position = seq + 1
+        return seq
+
+    def effect(self, fx: Callable[[], None]) -> None:
+        """Run ``fx`` once everything recorded so far is on disk."""
+        self._effects.append(fx)
+
+    def wait(self, seq: int, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None]) -> Op:
+        op = Op(seq, record, on_done)
+        self.ops[seq] = op
+        return op
+
+    # Inputs --------------------------------------------------------------------------------
+    def input(self, record: dict[str, Any]) -> None:
+        """Record an input from outside; it is applied once durable, at a quiescent point."""
+        if self.exit_result is not None or self._closing or self.stuck:
+            return
+        self.record(record)
+        flushed = self.wf_host.journal.flush()
+        flushed.add_done_callback(lambda f: self._input_durable(f, record))
+
+    def _input_durable(self, flushed: Any, record: dict[str, Any]) -> None:
+        if flushed.exception() is not None:
+            self.halt(f"journal write failed: {flushed.exception()}")
+            return
+        self._pending_inputs.append(record)
+        self.kick()
+
+    def _apply(self, record: dict[str, Any]) -> None:
+        kind = record["in"]
+        vm = self.runtime.vm
+        if kind == "done":
+            op = self.ops.pop(record["ref"], None)
+            if op is not None:
+                op.on_done(record)
+        elif kind == "msg":
+            sender = record.get("from")
+            Process.deliver(self, record["topic"].encode(), vm.to_lua(record.get("v")),
+                            sender.encode() if sender else None)
+        elif kind == "event":
+            event = dict(record["event"])
+            result = event.get("result")
+            if result is not None:
+                event["result"] = {"value": vm.to_lua(result.get("value")), "error": vm.to_lua(result.get("error"))}
+            Process.deliver_event(self, event)
+
+    # Deliveries from the host ------------------------------------------------------------------
+    def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:  # type: ignore[override]
+        self.input({"in": "msg", "topic": topic.decode(), "from": sender.decode() if sender else None,
+                    "v": self.runtime.vm.to_python(payload, "message")})
+
+    def deliver_event(self, event: dict[str, Any]) -> None:  # type: ignore[override]
+        vm = self.runtime.vm
+        ref = event.get("exec_ref")
+        result = event.get("result")
+        if result is not None:
+            result = {"value": vm.to_python(result["value"]), "error": vm.to_python(result["error"])}
+        if ref is not None:
+            self.input({"in": "done", "ref": ref, "v": result["value"], "e": result["error"]})
+            return
+        plain = {k: v for k, v in event.items() if k != "result"}
+        if result is not None:
+            plain["result"] = result
+        self.input({"in": "event", "event": plain})
+
+    # Ending ----------------------------------------------------------------------------------
+    def main_finished(self, ok: bool, values: tuple[Any, ...]) -> None:
+        if ok and values[0]:
+            self.close_run(ExitResult(value=values[1][1]), "completed")
+        elif ok:
+            self.close_run(ExitResult(error=values[1]), "failed")
+        else:
+            self.close_run(ExitResult(error=values[0]), "failed")
+
+    def terminate(self, error: Any) -> None:
+        self.close_run(ExitResult(error=error), "terminated")
+
+    def close_run(self, result: ExitResult, status: str) -> None:
+        """Write the outcome, and only once it is durable tell anyone about it."""
+        if self._closing or self.exit_result is not None:
+            return
+        self._closing = True
+        for task in self.tasks:
+            task.finished = True
+        vm = self.runtime.vm
+        py_value = vm.to_python(result.value, "result") if result.value is not None else None
+        py_error = vm.to_python(result.error, "error") if result.error is not None else None
+        effects, self._effects = self._effects, []
+        flushed = self.wf_host.journal.close_run(self.run.run_id, status, py_value, py_error)
+
+        def durable(f: Any) -> None:
+            if f.exception() is not None:
+                self._closing = False
+                self.halt(f"journal write failed: {f.exception()}")
+                return
+            for fx in effects:
+                fx()
+            self.run.status, self.run.result, self.run.error = status, py_value, py_error
+            self.exit(result)
+
+        flushed.add_done_callback(durable)
+
+    def nondeterminism(self, message: str) -> None:
+        full = f"{self.describe()}: non-determinism: {message}; fix the code and restart the host to resume"
+        self.halt(full)
+
+    def halt_quietly(self) -> None:
+        """The host is stopping: stop here, leave the run open, release live resources."""
+        self.stuck = "host stopped"
+        for task in self.tasks:
+            task.finished = True
+        self.queue.clear()
+        self.close()
+
+    def halt(self, message: str) -> None:
+        """Stop running this workflow but keep it open in the store (recoverable)."""
+        if self.stuck:
+            return
+        self.stuck = message
+        log.error("%s", message)
+        for task in self.tasks:
+            task.finished = True
+        self.queue.clear()
