@@ -33,7 +33,7 @@ PLANTED: list[tuple[str, int | None, str | None, str | None, str]] = [
     ("app/services/_index.yaml", 18, "app.services:svc_a", "lifecycle.requires",
      "lifecycle dependency cycle: app.services:svc_a -> app.services:svc_b -> app.services:svc_a"),
     ("app/services/_index.yaml", 35, "app.services:bad_svc", "lifecycle.start_timeout",
-     "invalid duration '5 seconds': unknown unit ' seconds'"),
+     'unknown unit " seconds" in duration "5 seconds"'),
     ("app/services/_index.yaml", 38, "app.services:bad_svc", "lifecycle.restart.jitter",
      "must be a fraction between 0 and 1"),
 ]

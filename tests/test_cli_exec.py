@@ -8,7 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,13 +23,67 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = FIXTURES / "cli_project"
 WIPPY = [sys.executable, "-m", "wippy.cli"]
 
+# Every command these tests check, started together (each one is a fresh interpreter).
+RUNS: dict[str, tuple[list[str], Path | None]] = {
+    "add": (["exec", str(PROJECT), "app:add", "2", "3"], None),
+    "echo": (["exec", str(PROJECT), "app:echo", '{"a": [1, 2]}', '"text"', "null", "-1.5", "true"], None),
+    "nothing": (["exec", str(PROJECT), "app:nothing"], None),
+    "cwd": (["exec", "app:add", "1", "2"], PROJECT),
+    "shapes": (["exec", str(PROJECT), "app:shapes"], None),
+    "job": (["exec", str(PROJECT), "app:job", "4"], None),
+    "chatty": (["exec", str(PROJECT), "app:chatty", '"Ada"'], None),
+    "bad_json": (["exec", str(PROJECT), "app:add", "1", "{x: 1}"], None),
+    "bare_word": (["exec", str(PROJECT), "app:chatty", "Ada"], None),
+    "unknown": (["exec", str(PROJECT), "app:ad"], None),
+    "not_callable": (["exec", str(PROJECT), "app:procs"], None),
+    "boom": (["exec", str(PROJECT), "app:boom"], None),
+    "refuse": (["exec", str(PROJECT), "app:refuse", '"too big"'], None),
+    "job_fails": (["exec", str(PROJECT), "app:job_fails"], None),
+    "broken": (["exec", str(FIXTURES / "broken_project"), "app:hello"], None),
+}
 
-def wippy(*args: str, cwd: Path | None = None, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+
+# Ctrl-C cases: (entry, what it prints to stderr once it is running).
+INTERRUPTS = {
+    "wait_forever": ("app:wait_forever", "waiting"),
+    "job_wait": ("app:job_wait", "job waiting"),
+    "spin": ("app:spin", "spinning"),
+}
+
+Runs = dict[str, Future[Any]]
+
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[Runs]:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        started: Runs = {}
+        if os.name == "posix":
+            started.update({f"interrupt:{k}": pool.submit(interrupt_after_output, *v) for k, v in INTERRUPTS.items()})
+        started.update({name: pool.submit(wippy, *args, cwd=cwd) for name, (args, cwd) in RUNS.items()})
+        yield started
+
+
+def wippy(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*WIPPY, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
-def exec_(entry: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return wippy("exec", str(PROJECT), entry, *args)
+def interrupt_after_output(entry: str, expect: str) -> tuple[int, str, str, float]:
+    """Start ``exec entry``, wait for its Lua ``print`` of ``expect`` on stderr, send SIGINT;
+    returns exit code, stdout, the rest of stderr and seconds from SIGINT to exit."""
+    proc = subprocess.Popen([*WIPPY, "exec", str(PROJECT), entry], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first == expect + "\n", first + proc.stderr.read()
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        return proc.returncode, out, err, time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def assert_no_traceback(proc: subprocess.CompletedProcess[str] | tuple[str, str]) -> None:
@@ -35,29 +92,29 @@ def assert_no_traceback(proc: subprocess.CompletedProcess[str] | tuple[str, str]
 
 
 # Results ------------------------------------------------------------------------------
-def test_function_result_is_json() -> None:
-    proc = exec_("app:add", "2", "3")
+def test_function_result_is_json(runs: Runs) -> None:
+    proc = runs["add"].result()
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "5\n", "")
 
 
-def test_json_arguments_of_every_shape_arrive() -> None:
-    proc = exec_("app:echo", '{"a": [1, 2]}', '"text"', "null", "-1.5", "true")
+def test_json_arguments_of_every_shape_arrive(runs: Runs) -> None:
+    proc = runs["echo"].result()
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"n": 5, "args": {"1": {"a": [1, 2]}, "2": "text", "4": -1.5, "5": True}}
 
 
-def test_nil_result_prints_null() -> None:
-    proc = exec_("app:nothing")
+def test_nil_result_prints_null(runs: Runs) -> None:
+    proc = runs["nothing"].result()
     assert (proc.returncode, proc.stdout) == (0, "null\n")
 
 
-def test_project_defaults_to_current_directory() -> None:
-    proc = wippy("exec", "app:add", "1", "2", cwd=PROJECT)
+def test_project_defaults_to_current_directory(runs: Runs) -> None:
+    proc = runs["cwd"].result()
     assert (proc.returncode, proc.stdout) == (0, "3\n")
 
 
-def test_binary_nested_error_and_nan_values_print_as_json() -> None:
-    proc = exec_("app:shapes")
+def test_binary_nested_error_and_nan_values_print_as_json(runs: Runs) -> None:
+    proc = runs["shapes"].result()
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data == {
@@ -72,14 +129,14 @@ def test_binary_nested_error_and_nan_values_print_as_json() -> None:
     assert list(data) == sorted(data)  # Lua has no key order: keys come out sorted
 
 
-def test_process_entry_runs_to_its_exit() -> None:
-    proc = exec_("app:job", "4")
+def test_process_entry_runs_to_its_exit(runs: Runs) -> None:
+    proc = runs["job"].result()
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"got": 4, "pid_ok": True}
 
 
-def test_lua_print_goes_to_stderr_so_stdout_is_only_json() -> None:
-    proc = exec_("app:chatty", '"Ada"')
+def test_lua_print_goes_to_stderr_so_stdout_is_only_json(runs: Runs) -> None:
+    proc = runs["chatty"].result()
     assert proc.returncode == 0
     assert json.loads(proc.stdout) == {"greeted": "Ada"}
     assert proc.stderr == "hello from Lua, Ada\n"
@@ -111,8 +168,8 @@ def test_time_and_duration_print_as_text() -> None:
 
 
 # Errors -------------------------------------------------------------------------------
-def test_bad_json_argument_names_it_and_exits_2() -> None:
-    proc = exec_("app:add", "1", "{x: 1}")
+def test_bad_json_argument_names_it_and_exits_2(runs: Runs) -> None:
+    proc = runs["bad_json"].result()
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.startswith("argument #2 is not valid JSON (")
@@ -120,15 +177,15 @@ def test_bad_json_argument_names_it_and_exits_2() -> None:
     assert_no_traceback(proc)
 
 
-def test_bare_word_argument_gets_a_quoting_hint() -> None:
-    proc = exec_("app:chatty", "Ada")
+def test_bare_word_argument_gets_a_quoting_hint(runs: Runs) -> None:
+    proc = runs["bare_word"].result()
     assert proc.returncode == 2
     assert "argument #1 is not valid JSON" in proc.stderr
     assert "'\"Ada\"'" in proc.stderr
 
 
-def test_unknown_entry_is_not_found() -> None:
-    proc = exec_("app:ad")
+def test_unknown_entry_is_not_found(runs: Runs) -> None:
+    proc = runs["unknown"].result()
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.startswith("error: NOT_FOUND: entry app:ad not found")
@@ -136,14 +193,14 @@ def test_unknown_entry_is_not_found() -> None:
     assert_no_traceback(proc)
 
 
-def test_entry_that_is_not_callable_is_invalid() -> None:
-    proc = exec_("app:procs")
+def test_entry_that_is_not_callable_is_invalid(runs: Runs) -> None:
+    proc = runs["not_callable"].result()
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: INVALID: app:procs is a process.host entry")
 
 
-def test_lua_error_shows_kind_message_and_location() -> None:
-    proc = exec_("app:boom")
+def test_lua_error_shows_kind_message_and_location(runs: Runs) -> None:
+    proc = runs["boom"].result()
     assert proc.returncode == 1
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
@@ -153,8 +210,8 @@ def test_lua_error_shows_kind_message_and_location() -> None:
     assert_no_traceback(proc)
 
 
-def test_returned_error_shows_kind_message_and_where_it_was_made() -> None:
-    proc = exec_("app:refuse", '"too big"')
+def test_returned_error_shows_kind_message_and_where_it_was_made(runs: Runs) -> None:
+    proc = runs["refuse"].result()
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
     assert lines[0] == "error: INVALID: refused: too big"
@@ -162,18 +219,18 @@ def test_returned_error_shows_kind_message_and_where_it_was_made() -> None:
     assert "funcs.lua:26:" in lines[2]
 
 
-def test_process_error_is_reported() -> None:
-    proc = exec_("app:job_fails")
+def test_process_error_is_reported(runs: Runs) -> None:
+    proc = runs["job_fails"].result()
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: UNAVAILABLE: job could not start\n")
     assert "job.lua:9:" in proc.stderr
 
 
-def test_project_that_fails_to_load_lists_every_problem() -> None:
+def test_project_that_fails_to_load_lists_every_problem(runs: Runs) -> None:
     broken = FIXTURES / "broken_project"
     with pytest.raises(LoadError) as info:
         load_project(broken)
-    proc = wippy("exec", str(broken), "app:hello")
+    proc = runs["broken"].result()
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert len(info.value.problems) > 3
@@ -183,39 +240,19 @@ def test_project_that_fails_to_load_lists_every_problem() -> None:
 
 
 # Ctrl-C -------------------------------------------------------------------------------
-def interrupt_after_output(entry: str, expect: str) -> tuple[int, str, str, float]:
-    """Start ``exec entry``, wait for the Lua ``print`` ``expect`` on stderr, send SIGINT."""
-    proc = subprocess.Popen([*WIPPY, "exec", str(PROJECT), entry], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        assert proc.stderr.readline() == expect + "\n"
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-        return proc.returncode, out, err, time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT")
-@pytest.mark.parametrize(
-    "entry, expect",
-    [("app:wait_forever", "waiting"), ("app:job_wait", "job waiting")],
-)
-def test_ctrl_c_while_waiting_stops_cleanly(entry: str, expect: str) -> None:
-    code, out, err, took = interrupt_after_output(entry, expect)
+@pytest.mark.parametrize("case", ["wait_forever", "job_wait"])
+def test_ctrl_c_while_waiting_stops_cleanly(runs: Runs, case: str) -> None:
+    code, out, err, took = runs[f"interrupt:{case}"].result()
     assert (code, out, err) == (130, "", "interrupted\n")
-    assert took < 2
+    assert took < 5
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT")
-def test_ctrl_c_while_lua_spins_still_exits_130() -> None:
-    code, out, err, took = interrupt_after_output("app:spin", "spinning")
+def test_ctrl_c_while_lua_spins_still_exits_130(runs: Runs) -> None:
+    code, out, err, took = runs["interrupt:spin"].result()
     assert code == 130
     assert out == ""
     assert err.startswith("interrupted")
     assert_no_traceback((out, err))
-    assert took < 5
+    assert took < 8

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -38,7 +40,41 @@ PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (ok  |FAIL) (\S+) \([\d.]+ ms\)$")
 
 def wippy_test(*args: str, project: Path = PROJECT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "wippy.cli", "test", str(project), *args],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=60)
+
+
+class Runs:
+    """Every ``wippy test`` command of this module, started together (each one is a
+    fresh interpreter); ``runs["name"]`` waits for one."""
+
+    def __init__(self, pool: ThreadPoolExecutor, tmp: Path) -> None:
+        self.junit = tmp / "reports" / "junit.xml"
+        self.spin_junit = tmp / "spin.xml"
+        hang = hanging_project(tmp / "hang")
+        specs: dict[str, tuple[tuple[str, ...], Path]] = {
+            "full": (("--junit", str(self.junit)), PROJECT),
+            "substring": (("--filter", "zero"), PROJECT),
+            "glob": (("--filter", "tests:re*", "--filter", "*unsuited"), PROJECT),
+            "none": (("--filter", "no-such-test"), PROJECT),
+            "broken": ((), FIXTURES / "broken_project"),
+            "bad_timeout": (("--timeout", "soon"), PROJECT),
+            "waits": (("--timeout", "0.3", "--filter", "*_ok", "--filter", "*waits"), hang),
+            "spins": (("--timeout", "0.3", "--filter", "*_ok", "--filter", "*spins", "--junit",
+                       str(self.spin_junit)), hang),
+            "example": ((), Path(__file__).parent.parent / "examples" / "hello"),
+        }
+        self.futures: dict[str, Future[subprocess.CompletedProcess[str]]] = {
+            name: pool.submit(wippy_test, *args, project=project) for name, (args, project) in specs.items()
+        }
+
+    def __getitem__(self, name: str) -> subprocess.CompletedProcess[str]:
+        return self.futures[name].result()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        yield Runs(pool, tmp_path_factory.mktemp("cli_test"))
 
 
 def progress(stdout: str) -> list[tuple[str, str]]:
@@ -52,38 +88,32 @@ def progress(stdout: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    junit = tmp_path_factory.mktemp("junit") / "reports" / "junit.xml"
-    return wippy_test("--junit", str(junit)), junit
-
-
 def test_discovery_order_is_suite_then_order_then_id() -> None:
     assert [e.id for e in discover(load_project(PROJECT))] == ORDER
 
 
-def test_run_shows_progress_in_order(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    proc, _ = full_run
+def test_run_shows_progress_in_order(runs: Runs) -> None:
+    proc = runs["full"]
     assert progress(proc.stdout) == [("FAIL" if t in FAILURES else "ok", t) for t in ORDER]
     assert all(line.endswith(f"/{len(ORDER)}]") for line in re.findall(r"^\[\d+/\d+\]", proc.stdout, re.M))
 
 
-def test_run_lists_each_failure_with_its_error(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    proc, _ = full_run
+def test_run_lists_each_failure_with_its_error(runs: Runs) -> None:
+    proc = runs["full"]
     failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED ")]
     assert failed == [f"FAILED {t}: {FAILURES[t]}" for t in ORDER if t in FAILURES]
 
 
-def test_run_ends_with_the_counts_and_exits_1(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    proc, _ = full_run
+def test_run_ends_with_the_counts_and_exits_1(runs: Runs) -> None:
+    proc = runs["full"]
     assert proc.returncode == 1
     assert proc.stdout.endswith("\n4 passed, 4 failed\n")
     assert proc.stderr == ""
 
 
-def test_junit_report(full_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    _, junit = full_run
-    root = ET.parse(junit).getroot()
+def test_junit_report(runs: Runs) -> None:
+    assert runs["full"].returncode == 1
+    root = ET.parse(runs.junit).getroot()
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("8", "4", "0")
     cases = root.findall("testsuite/testcase")
@@ -106,15 +136,15 @@ def test_junit_report(full_run: tuple[subprocess.CompletedProcess[str], Path]) -
     assert float(cases[0].get("time") or "x") >= 0
 
 
-def test_filter_by_substring_runs_only_matches() -> None:
-    proc = wippy_test("--filter", "zero")
+def test_filter_by_substring_runs_only_matches(runs: Runs) -> None:
+    proc = runs["substring"]
     assert progress(proc.stdout) == [("ok", "tests:zero_first")]
     assert proc.stdout.splitlines()[-1] == "1 passed, 0 failed"
     assert proc.returncode == 0
 
 
-def test_filter_by_glob_and_repeated_filters() -> None:
-    proc = wippy_test("--filter", "tests:re*", "--filter", "*unsuited")
+def test_filter_by_glob_and_repeated_filters(runs: Runs) -> None:
+    proc = runs["glob"]
     assert progress(proc.stdout) == [
         ("ok", "tests:unsuited"),
         ("FAIL", "tests:returns_error"),
@@ -124,26 +154,27 @@ def test_filter_by_glob_and_repeated_filters() -> None:
     assert proc.returncode == 1
 
 
-def test_no_tests_found_says_so_and_passes() -> None:
-    proc = wippy_test("--filter", "no-such-test")
+def test_no_tests_found_says_so_and_passes(runs: Runs) -> None:
+    proc = runs["none"]
     assert proc.returncode == 0
     assert "no tests found" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "0 passed, 0 failed"
 
 
-def test_project_that_fails_to_load_exits_1() -> None:
-    proc = wippy_test(project=FIXTURES / "broken_project")
+def test_project_that_fails_to_load_exits_1(runs: Runs) -> None:
+    proc = runs["broken"]
     assert proc.returncode == 1
     assert "problems found while loading the project" in proc.stderr
 
 
-def test_bad_timeout_is_a_usage_error() -> None:
-    proc = wippy_test("--timeout", "soon")
+def test_bad_timeout_is_a_usage_error(runs: Runs) -> None:
+    proc = runs["bad_timeout"]
     assert proc.returncode == 2
     assert "--timeout" in proc.stderr
 
 
 def hanging_project(root: Path) -> Path:
+    root.mkdir()
     (root / "_index.yaml").write_text(textwrap.dedent("""\
         namespace: t
         entries:
@@ -163,30 +194,27 @@ def hanging_project(root: Path) -> Path:
     return root
 
 
-def test_timeout_fails_a_waiting_test_and_the_run_goes_on(tmp_path: Path) -> None:
-    proc = wippy_test("--timeout", "0.3", "--filter", "*_ok", "--filter", "*waits",
-                      project=hanging_project(tmp_path))
+def test_timeout_fails_a_waiting_test_and_the_run_goes_on(runs: Runs) -> None:
+    proc = runs["waits"]
     assert progress(proc.stdout) == [("ok", "t:a_ok"), ("FAIL", "t:b_waits"), ("ok", "t:c_ok"), ("ok", "t:e_ok")]
     assert "FAILED t:b_waits: TIMEOUT: did not finish within 0.3 s" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "3 passed, 1 failed"
     assert proc.returncode == 1
 
 
-def test_test_spinning_in_lua_fails_and_ends_the_run(tmp_path: Path) -> None:
-    junit = tmp_path / "j.xml"
-    proc = wippy_test("--timeout", "0.3", "--filter", "*_ok", "--filter", "*spins", "--junit", str(junit),
-                      project=hanging_project(tmp_path))
+def test_test_spinning_in_lua_fails_and_ends_the_run(runs: Runs) -> None:
+    proc = runs["spins"]
     assert progress(proc.stdout) == [("ok", "t:a_ok"), ("ok", "t:c_ok"), ("FAIL", "t:d_spins")]
     assert "FAILED t:d_spins: TIMEOUT: did not finish within 0.3 s and its Lua code never yielded" in proc.stdout
     assert "1 test not run" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "2 passed, 1 failed"
     assert proc.returncode == 1
-    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    cases = {c.get("name"): c for c in ET.parse(runs.spin_junit).getroot().iter("testcase")}
     assert cases["t:e_ok"].find("skipped") is not None
     assert cases["t:d_spins"].find("failure") is not None
 
 
-def test_example_project_passes() -> None:
-    proc = wippy_test(project=Path(__file__).parent.parent / "examples" / "hello")
+def test_example_project_passes(runs: Runs) -> None:
+    proc = runs["example"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"^\d+ passed, 0 failed\n\Z", proc.stdout, re.M)

@@ -99,7 +99,7 @@ def test_encode_invalid_utf8_is_replaced(project: Project) -> None:
         ("v = {[1.5] = 'x'}", "table at value has a key of type float (1.5)"),
         ("v = {[true] = 'x'}", "table at value has a key of type boolean (true)"),
         ("v = {1, 2, name = 'x'}", "table at value mixes array indexes and string keys"),
-        ("v = {err = errors.new('boom')}", "cannot encode a error value at value.err to JSON"),
+        ("v = {err = errors.new('boom')}", "cannot encode a value of type error at value.err to JSON"),
     ],
 )
 def test_encode_errors_name_the_value(project: Project, setup: str, message: str) -> None:

@@ -200,6 +200,7 @@ def test_exec_returns_nil_err_of_child(procs: Procs) -> None:
 def test_send_to_pid_and_to_registered_name(procs: Procs) -> None:
     procs.body("child", """
         process.registry.register("echoer")
+        process.send((...), "ready")
         local inbox = process.inbox()
         for _ = 1, 2 do
           local msg = inbox:receive()
@@ -207,12 +208,9 @@ def test_send_to_pid_and_to_registered_name(procs: Procs) -> None:
         end
     """)
     out = procs.run("""
-        local pid = process.spawn_monitored("app:child", "app:host")
-        local events, inbox = process.events(), process.inbox()
-        -- wait until the name exists: the child registers before its first receive
-        while process.registry.lookup("echoer") == nil do
-          process.send(process.pid(), "tick") ; inbox:receive()
-        end
+        local inbox = process.inbox()
+        local pid = process.spawn("app:child", "app:host", process.pid())
+        assert(inbox:receive():topic() == "ready")
         assert(process.send(pid, "by_pid", 1) == true)
         assert(process.send("echoer", "by_name", 2) == true)
         local a = inbox:receive():payload():data()

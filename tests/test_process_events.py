@@ -211,9 +211,7 @@ def test_no_exit_after_unmonitor_even_when_event_was_queued(procs: Procs) -> Non
     assert out == {"from_b": True, "rest": "none"}
 
 
-def test_unlink_is_both_ways(procs: Procs) -> None:
-    # After unlink, the child crashing does not take the (non-trapping) driver down, and the
-    # driver ending abnormally later would not take the child down.
+def test_unlinked_crash_does_not_take_a_non_trapping_process_down(procs: Procs) -> None:
     procs.body("child", WAITER)
     out = procs.run("""
         local events = process.events()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from wippy.durations import DurationError, parse_duration, parse_duration_ns
 from wippy.errors import LoadError, NotSupportedError, Problem
 from wippy.registry import KINDS, KindSpec, Registry, load_project
-from wippy.registry.durations import DurationError, parse_duration, parse_duration_ns
 from wippy.registry.entry import Entry
 from wippy.registry.graph import describe, find_cycles
 from wippy.registry.kinds import claim_prefix, known_kinds, lookup_kind, release_prefix
@@ -54,8 +54,8 @@ def test_parse_duration_go_syntax(text: str, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(("text", "why"), [
-    ("", "empty"), ("5", "missing unit"), ("5x", "unknown unit 'x'"), ("1m 30s", "unknown unit"),
-    ("s", "expected a number"), ("1e3s", "unknown unit 'e'"), (5, "must be a duration string"),
+    ("", 'invalid duration ""'), ("5", "missing unit"), ("5x", 'unknown unit "x"'), ("1m 30s", "unknown unit"),
+    ("s", 'invalid duration "s"'), ("1e3s", 'unknown unit "e"'), (5, "must be a duration string"),
 ])
 def test_parse_duration_rejects_with_reason(text: object, why: str) -> None:
     with pytest.raises(DurationError, match=why):
@@ -480,11 +480,11 @@ def test_valid_process_service(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("lifecycle", "field", "message"), [
     ("auto_start: 'yes'", "lifecycle.auto_start", "must be true or false, got 'yes'"),
     ("start_timeout: 30", "lifecycle.start_timeout", "must be a duration string"),
-    ("start_timeout: 5 seconds", "lifecycle.start_timeout", "unknown unit ' seconds'"),
+    ("start_timeout: 5 seconds", "lifecycle.start_timeout", 'unknown unit " seconds"'),
     ("stop_timeout: 0s", "lifecycle.stop_timeout", "must be greater than 0s, got '0s'"),
     ("stable_threshold: -1s", "lifecycle.stable_threshold", "must be at least 0s"),
     ("restart: 3", "lifecycle.restart", "must be a mapping"),
-    ("restart: {initial_delay: 1x}", "lifecycle.restart.initial_delay", "unknown unit 'x'"),
+    ("restart: {initial_delay: 1x}", "lifecycle.restart.initial_delay", 'unknown unit "x"'),
     ("restart: {initial_delay: 10s, max_delay: 1s}", "lifecycle.restart.max_delay",
      "(1s) must not be shorter than initial_delay (10s)"),
     ("restart: {backoff_factor: 0.5}", "lifecycle.restart.backoff_factor", "at least 1"),

@@ -1,4 +1,8 @@
-"""Go-style duration strings ("1h30m", "250ms", "1.5s"): the one parser for the project."""
+"""Go-style duration strings ("1h30m", "250ms", "-1.5s"): the one parser for the project.
+
+YAML timeouts, Lua's ``time.parse_duration`` and process options all read durations the
+way Go's ``time.ParseDuration`` does, in integer nanoseconds with Go's overflow rules.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +10,58 @@ import re
 
 from wippy.errors import INVALID, WippyError
 
-_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+NS = 1_000_000_000
+INT64_MAX = 2**63 - 1
+UNITS_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
+            "s": NS, "m": 60 * NS, "h": 3600 * NS}
+_NUMBER = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
+_UNIT = re.compile(r"[^0-9.]*")
 
 
-def parse_duration_ns(text: str) -> int:
-    """Nanoseconds in ``text``; raises INVALID naming the text when it is not a duration."""
-    s = text.strip()
-    sign = 1
-    if s[:1] in "+-":
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
+class DurationError(WippyError, ValueError):
+    """Not a duration. ``str()`` is the message alone, ready to put after a field name."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(INVALID, message, retryable=False)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def parse_duration_ns(text: object) -> int:
+    """Nanoseconds in ``text``, exactly as Go's ``time.ParseDuration`` reads it."""
+    if not isinstance(text, str):
+        raise DurationError(f'must be a duration string such as "5s", "100ms" or "1m30s", not {type(text).__name__}')
+    s, neg = text, False
+    if s[:1] in ("+", "-"):
+        neg, s = s[0] == "-", s[1:]
     if s == "0":
         return 0
-    pos, total = 0, 0.0
-    while pos < len(s):
-        m = _PART.match(s, pos)
-        if m is None:
-            raise WippyError(INVALID, f"invalid duration {text!r} (use e.g. \"300ms\", \"1.5s\", \"2h45m\")", retryable=False)
-        total += float(m.group(1)) * _UNITS_NS[m.group(2)]
-        pos = m.end()
-    if pos == 0:
-        raise WippyError(INVALID, f"invalid duration {text!r} (use e.g. \"300ms\", \"1.5s\", \"2h45m\")", retryable=False)
-    return sign * int(round(total))
+    if not s:
+        raise DurationError(f'invalid duration "{text}"')
+    total = 0
+    while s:
+        num = _NUMBER.match(s)
+        assert num is not None  # the pattern matches the empty string
+        whole, frac = num.group(1), num.group(2)
+        if not whole and not frac:
+            raise DurationError(f'invalid duration "{text}"')
+        s = s[num.end():]
+        unit = _UNIT.match(s).group(0)  # type: ignore[union-attr]
+        if not unit:
+            raise DurationError(f'missing unit in duration "{text}"')
+        if unit not in UNITS_NS:
+            raise DurationError(f'unknown unit "{unit}" in duration "{text}"')
+        s = s[len(unit):]
+        scale = UNITS_NS[unit]
+        total += int(whole or "0") * scale
+        if frac:
+            total += int(frac) * scale // 10 ** len(frac)
+        if total > INT64_MAX + (1 if neg else 0):
+            raise DurationError(f'invalid duration "{text}"')
+    return -total if neg else total
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: object) -> float:
     """Seconds in a duration string."""
-    return parse_duration_ns(text) / 1e9
+    return parse_duration_ns(text) / NS

@@ -139,7 +139,10 @@ class Converter:
             return value
         t = type(value)
         if t is str:
-            return value.encode("utf-8")
+            try:
+                return value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # lone surrogates
+                raise invalid(f"{path}: string is not valid Unicode ({exc.reason})") from None
         if t is int:
             if INT64_MIN <= value <= INT64_MAX:
                 return value

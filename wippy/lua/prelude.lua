@@ -159,7 +159,8 @@ function rt.register_value_type(name, mt)
 end
 rt.value_type_names = value_type_names
 rt.register_value_type("error", Error)
-local EmptyArray = { __name = "wippy.array" }
+-- Protected like every runtime metatable: it is shared by all empty arrays of all actors.
+local EmptyArray = { __name = "wippy.array", __metatable = "wippy.array" }
 rt.EmptyArray = EmptyArray
 rt.register_value_type("array", EmptyArray)
 

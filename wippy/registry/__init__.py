@@ -1,6 +1,6 @@
 """The registry: entries loaded from a project's YAML files, validated."""
 
-from wippy.registry.durations import DurationError, parse_duration
+from wippy.durations import DurationError, parse_duration
 from wippy.registry.entry import Entry, Registry
 from wippy.registry.kinds import KINDS, KindSpec, claim_prefix, lookup_kind, register_kind
 from wippy.registry.loader import load_project

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wippy.registry.durations import DurationError, parse_duration
+from wippy.durations import DurationError, parse_duration
 from wippy.registry.entry import Entry, Registry
 from wippy.registry.graph import describe, find_cycles
 from wippy.registry.kinds import lookup_kind

@@ -8,7 +8,6 @@ the clock: that stays behind the module's commands so it can be recorded and rep
 
 from __future__ import annotations
 
-import re
 import time as _clock
 from datetime import datetime
 from functools import lru_cache
@@ -28,42 +27,7 @@ DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Satur
 
 
 # Durations ---------------------------------------------------------------------------
-_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
-          "s": NS, "m": 60 * NS, "h": 3600 * NS}
-_NUMBER = re.compile(r"([0-9]*)(?:\.([0-9]*))?")
-_UNIT = re.compile(r"[^0-9.]*")
-
-
-def parse_duration(text: str) -> int:
-    """Go's ``time.ParseDuration``: ``"1h30m"``, ``"1.5s"``, ``"-300ms"``; ValueError if bad."""
-    s, neg = text, False
-    if s[:1] in ("+", "-"):
-        neg, s = s[0] == "-", s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f'invalid duration "{text}"')
-    total = 0
-    while s:
-        num = _NUMBER.match(s)
-        assert num is not None
-        whole, frac = num.group(1), num.group(2)
-        if not whole and not frac:
-            raise ValueError(f'invalid duration "{text}"')
-        s = s[num.end():]
-        unit = _UNIT.match(s).group(0)  # type: ignore[union-attr]
-        if not unit:
-            raise ValueError(f'missing unit in duration "{text}"')
-        if unit not in _UNITS:
-            raise ValueError(f'unknown unit "{unit}" in duration "{text}"')
-        s = s[len(unit):]
-        scale = _UNITS[unit]
-        total += int(whole or "0") * scale
-        if frac:
-            total += int(frac) * scale // 10 ** len(frac)
-        if total > INT64_MAX + (1 if neg else 0):
-            raise ValueError(f'invalid duration "{text}"')
-    return -total if neg else total
+from wippy.durations import parse_duration_ns as parse_duration  # noqa: E402,F401  (re-exported)
 
 
 def _fraction(value: int, digits: int) -> str:

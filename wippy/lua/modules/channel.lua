@@ -51,6 +51,38 @@ function Channel:receive()
   return v, ok
 end
 
+-- Receive without blocking: value, true; or nil, false when nothing is ready.
+function Channel:try_receive()
+  local index, value, ok = call("chan.select", true, "recv", check(self, "try_receive"), nil)
+  if index == 0 then return nil, false end
+  local unwrap = self._unwrap
+  if unwrap and ok then value = unwrap(value) end
+  return value, ok
+end
+
+-- Receive, giving up after `d` (a duration string, Duration or nanoseconds): value, ok;
+-- or nil, false on timeout.
+function Channel:receive_timeout(d)
+  local h = check(self, "receive_timeout")
+  if not rt.need_duration then raise("INTERNAL", "channel:receive_timeout needs the time module") end
+  local timer, tch = call("time.timer", rt.need_duration("channel:receive_timeout", 1, d))
+  local index, value, ok = call("chan.select", false, "recv", h, nil, "recv", tch, nil)
+  call("time.stop", timer)
+  if index ~= 1 then return nil, false end
+  local unwrap = self._unwrap
+  if unwrap and ok then value = unwrap(value) end
+  return value, ok
+end
+
+-- `for v in ch:iter() do ... end` until the channel is closed.
+function Channel:iter()
+  check(self, "iter")
+  return function()
+    local v, ok = self:receive()
+    if ok then return v end
+  end
+end
+
 function Channel:close()
   call("chan.close", check(self, "close"))
 end

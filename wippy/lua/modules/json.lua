@@ -8,7 +8,7 @@ local new_error = rt.new_error
 local type, next, tostring, tonumber = type, next, tostring, tonumber
 local pcall, error, setmetatable = pcall, error, setmetatable
 local getmetatable_raw = debug.getmetatable
-local math_type, huge, tointeger = math.type, math.huge, math.tointeger
+local math_type, huge = math.type, math.huge
 local byte, sub, find, format, gsub, char = string.byte, string.sub, string.find, string.format,
   string.gsub, string.char
 local concat, sort = table.concat, table.sort
@@ -75,7 +75,7 @@ local function encode_table(t, path, depth, seen, out)
   end
   local vtype = rt.value_type_of(t)
   if vtype and vtype ~= "array" then
-    fail("cannot encode a " .. vtype .. " value at " .. path .. " to JSON")
+    fail("cannot encode a value of type " .. vtype .. " at " .. path .. " to JSON")
   end
   seen[t] = true
   local n, strings, max_index, odd = 0, 0, 0, nil

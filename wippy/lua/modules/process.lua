@@ -22,8 +22,11 @@ function rt.make_message(topic, from, payload)
   return setmetatable({ _t = topic, _f = from, _p = rt.make_payload(payload) }, Message)
 end
 
+-- Events carry `kind` and `from`; `type` and `pid` are the same values under the names
+-- older docs use.
 function rt.make_event(fields, has_result, value, err)
   if has_result then fields.result = { value = value, error = err } end
+  fields.type, fields.pid = fields.kind, fields.from
   return fields
 end
 

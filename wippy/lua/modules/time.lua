@@ -72,6 +72,8 @@ local function need_duration(fn, n, v)
   return ns
 end
 
+rt.need_duration = need_duration  -- for other modules (channel:receive_timeout)
+
 local function need_int(fn, n, name, v)
   local i = type(v) == "number" and tointeger(v)
   if not i then raise("INVALID", bad(fn, n, name, "expected an integer, got " .. describe(v))) end
