@@ -41,12 +41,13 @@ def ensure_env() -> None:
 
 
 def demo() -> int:
+    """The order workflow from the docs on the embedded durable host: five orders, one
+    per outcome (completed, payment failed, shipping failed with compensation, rejected)."""
     ensure_env()
     wippy = BIN / "wippy"
-    app = ROOT / "examples" / "hello"
+    app = ROOT / "examples" / "orders"
     run(wippy, "check", app)
-    run(wippy, "exec", app, "app:greet", '{"name": "Ada", "langs": ["lua", "python"]}')
-    return run(wippy, "test", app, check=False)
+    return run(wippy, "exec", app, "app:demo", check=False)
 
 
 def test() -> int:

@@ -40,6 +40,7 @@ RUNS: dict[str, tuple[list[str], Path | None]] = {
     "refuse": (["exec", str(PROJECT), "app:refuse", '"too big"'], None),
     "job_fails": (["exec", str(PROJECT), "app:job_fails"], None),
     "broken": (["exec", str(FIXTURES / "broken_project"), "app:hello"], None),
+    "no_entry": (["exec", str(PROJECT)], None),
 }
 
 
@@ -182,6 +183,13 @@ def test_bare_word_argument_gets_a_quoting_hint(runs: Runs) -> None:
     assert proc.returncode == 2
     assert "argument #1 is not valid JSON" in proc.stderr
     assert "'\"Ada\"'" in proc.stderr
+
+
+def test_project_without_entry_is_a_usage_error(runs: Runs) -> None:
+    proc = runs["no_entry"].result()
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("the entry ID must be namespace:name, got ")
+    assert "wippy exec" in proc.stderr and "NAMESPACE:NAME" in proc.stderr
 
 
 def test_unknown_entry_is_not_found(runs: Runs) -> None:

@@ -58,8 +58,8 @@ class Runs:
             "none": (("--filter", "no-such-test"), PROJECT),
             "broken": ((), FIXTURES / "broken_project"),
             "bad_timeout": (("--timeout", "soon"), PROJECT),
-            "waits": (("--timeout", "0.3", "--filter", "*_ok", "--filter", "*waits"), hang),
-            "spins": (("--timeout", "0.3", "--filter", "*_ok", "--filter", "*spins", "--junit",
+            "waits": (("--timeout", "1", "--filter", "*_ok", "--filter", "*waits"), hang),
+            "spins": (("--timeout", "1", "--filter", "*_ok", "--filter", "*spins", "--junit",
                        str(self.spin_junit)), hang),
             "example": ((), Path(__file__).parent.parent / "examples" / "hello"),
         }
@@ -197,7 +197,7 @@ def hanging_project(root: Path) -> Path:
 def test_timeout_fails_a_waiting_test_and_the_run_goes_on(runs: Runs) -> None:
     proc = runs["waits"]
     assert progress(proc.stdout) == [("ok", "t:a_ok"), ("FAIL", "t:b_waits"), ("ok", "t:c_ok"), ("ok", "t:e_ok")]
-    assert "FAILED t:b_waits: TIMEOUT: did not finish within 0.3 s" in proc.stdout
+    assert "FAILED t:b_waits: TIMEOUT: did not finish within 1 s" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "3 passed, 1 failed"
     assert proc.returncode == 1
 
@@ -205,7 +205,7 @@ def test_timeout_fails_a_waiting_test_and_the_run_goes_on(runs: Runs) -> None:
 def test_test_spinning_in_lua_fails_and_ends_the_run(runs: Runs) -> None:
     proc = runs["spins"]
     assert progress(proc.stdout) == [("ok", "t:a_ok"), ("ok", "t:c_ok"), ("FAIL", "t:d_spins")]
-    assert "FAILED t:d_spins: TIMEOUT: did not finish within 0.3 s and its Lua code never yielded" in proc.stdout
+    assert "FAILED t:d_spins: TIMEOUT: did not finish within 1 s and its Lua code never yielded" in proc.stdout
     assert "1 test not run" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "2 passed, 1 failed"
     assert proc.returncode == 1

@@ -259,3 +259,40 @@ def test_host_object_metatable_is_protected(lua: Run) -> None:
     # lupa's metatable is shared by every host object: calling its __gc by hand would free
     # a handle the runtime still uses, changing it would affect every actor.
     assert lua("local ch = channel.new(); return getmetatable(ch._h)") is False
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'errors.new("x")',
+        "channel.new()",
+        "require('funcs').new()",
+        "require('funcs').async('app:t')",
+        "require('funcs').new():with_context({})",
+    ],
+)
+def test_runtime_objects_hide_their_shared_metatable(lua: Run, expr: str) -> None:
+    # With `mt.__index = mt`, `obj.__index` would hand out the metatable every actor shares.
+    body = f"local o = {expr}; return {{type(getmetatable(o)), o.__index == nil, o.__metatable == nil}}"
+    assert lua(body, modules=["funcs"]) == ["string", True, True]
+
+
+def test_runtime_methods_cannot_be_replaced_for_others(project: Project) -> None:
+    project.function("a", """return { main = function()
+        local e, ch = errors.new("x"), channel.new()
+        for _, o in ipairs({e, ch}) do
+          local idx = o.__index
+          if type(idx) == "table" then idx.kind = nil; idx.receive = nil end
+        end
+        return "tried"
+      end }""")
+    project.function("b", """return { main = function()
+        local ch = channel.new(1); ch:send("real")
+        return {errors.new({message = "y", kind = errors.INVALID}):kind(), (ch:receive())}
+      end }""")
+    runtime = project.runtime()
+
+    async def go() -> list[object]:
+        return [await runtime.call("app:a"), await runtime.call("app:b")]
+
+    assert asyncio.run(go()) == ["tried", ["INVALID", "real"]]

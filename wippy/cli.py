@@ -164,6 +164,12 @@ def _print_error(err: WippyError) -> None:
 def cmd_exec(args: argparse.Namespace) -> int:
     from wippy.interrupt import EXIT_INTERRUPTED, Interrupted, Supervisor
 
+    if ":" not in args.entry:
+        message = f"the entry ID must be namespace:name, got {args.entry!r}"
+        if Path(args.entry).is_dir():
+            message += f" (to run an entry of that project: wippy exec {args.entry} NAMESPACE:NAME)"
+        _err(message)
+        return 2
     call_args = _parse_json_args(args.args)
     if isinstance(call_args, str):
         _err(call_args)
@@ -319,8 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
         "it raised or returned an error (kind, message and Lua stack on stderr); 2 a bad argument; "
         "130 interrupted (Ctrl-C).",
     )
-    p.add_argument("project", nargs="?", default=".", help="project directory (default: .)")
-    p.add_argument("entry", help="entry ID, namespace:name")
+    p.add_argument("project", nargs="?", default=".", metavar="DIR", help="project directory (default: .)")
+    p.add_argument("entry", metavar="ENTRY_ID", help="entry ID, namespace:name")
     p.add_argument("args", nargs="*", metavar="JSON_ARG",
                    help="arguments, each one JSON value (quote strings: '\"text\"')")
     p.set_defaults(fn=cmd_exec)
@@ -342,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         "A test whose Lua code loops without ever yielding cannot be stopped: past its timeout the "
         "run ends there, reporting it failed and the remaining tests not run.",
     )
-    p.add_argument("project", nargs="?", default=".", help="project directory (default: .)")
+    p.add_argument("project", nargs="?", default=".", metavar="DIR", help="project directory (default: .)")
     p.add_argument("--filter", action="append", metavar="PATTERN",
                    help="only tests whose ID contains PATTERN or matches it as a glob (*, ?, [...]); "
                    "repeat to run tests matching any")

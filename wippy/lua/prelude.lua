@@ -23,15 +23,22 @@ rt.CMD = CMD
 ---------------------------------------------------------------------------------------
 -- Errors
 ---------------------------------------------------------------------------------------
-local Error = { __name = "wippy.error", __metatable = "wippy.error" }
-Error.__index = Error
+-- Runtime objects keep their methods in a table apart from their metatable: with
+-- `mt.__index = mt`, `obj.__index` would hand user code the shared metatable, and changing
+-- it would change every such object in every actor. rt.class(name) returns (mt, methods).
+function rt.class(name)
+  local methods = {}
+  return { __name = name, __metatable = name, __index = methods }, methods
+end
+
+local Error, ErrorMethods = rt.class("wippy.error")
 rt.Error = Error
 
-function Error:kind() return self._kind end
-function Error:message() return self._message end
-function Error:retryable() return self._retryable end
-function Error:details() return self._details end
-function Error:stack()
+function ErrorMethods:kind() return self._kind end
+function ErrorMethods:message() return self._message end
+function ErrorMethods:retryable() return self._retryable end
+function ErrorMethods:details() return self._details end
+function ErrorMethods:stack()
   local frames = self._frames
   if not frames then return "" end
   local lines = { "stack traceback:" }
@@ -171,7 +178,7 @@ function rt.value_type_of(v)
 end
 
 function rt.error_fields(e)
-  return e._kind, e._message, e._retryable, e._details, (e._frames and Error.stack(e)) or nil
+  return e._kind, e._message, e._retryable, e._details, (e._frames and ErrorMethods.stack(e)) or nil
 end
 
 local BAD = {}  -- sentinel raised by the fast copier; the slow path explains it

@@ -4,9 +4,8 @@ local call, raise = rt.call, rt.raise
 local type, setmetatable, getmetatable_raw = type, setmetatable, debug.getmetatable
 local math_type = math.type
 
-local Channel = { __name = "wippy.channel", __metatable = "wippy.channel" }
-Channel.__index = Channel
-rt.Channel = Channel
+local ChannelMT, Channel = rt.class("wippy.channel")  -- metatable, methods
+rt.Channel = ChannelMT
 
 -- Channels made by Python (timers, futures, inboxes) are wrapped once per handle, so the
 -- same channel is always the same Lua value (`r.channel == ch` works).
@@ -14,7 +13,7 @@ local wrappers = setmetatable({}, { __mode = "k" })
 local function wrap(handle)
   local w = wrappers[handle]
   if not w then
-    w = setmetatable({ _h = handle }, Channel)
+    w = setmetatable({ _h = handle }, ChannelMT)
     wrappers[handle] = w
   end
   return w
@@ -22,7 +21,7 @@ end
 rt.wrap_channel = wrap
 
 local function check(ch, method)
-  if getmetatable_raw(ch) ~= Channel then
+  if getmetatable_raw(ch) ~= ChannelMT then
     raise("INVALID", "channel:" .. method .. " must be called on a channel (use ch:" .. method .. "(...))")
   end
   return ch._h
@@ -105,7 +104,7 @@ function M.select(cases)
   local count = #cases
   for i = 1, count do
     local c = cases[i]
-    if type(c) ~= "table" or (c._case ~= "recv" and c._case ~= "send") or getmetatable_raw(c.channel) ~= Channel then
+    if type(c) ~= "table" or (c._case ~= "recv" and c._case ~= "send") or getmetatable_raw(c.channel) ~= ChannelMT then
       raise("INVALID", "channel.select: case #" .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))")
     end
     flat[n + 1], flat[n + 2], flat[n + 3] = c._case, c.channel._h, c.value

@@ -4,20 +4,17 @@ local rt = ...
 local call, raise, copy, copy_args = rt.call, rt.raise, rt.copy, rt.copy_args
 local setmetatable, type, getmetatable_raw, pairs = setmetatable, type, debug.getmetatable, pairs
 
-local Payload = { __name = "wippy.payload", __metatable = "wippy.payload" }
-Payload.__index = Payload
+-- Each class is a protected metatable (…MT) plus the methods table it indexes.
+local PayloadMT, Payload = rt.class("wippy.payload")
 function Payload:data() return self._v end
-rt.register_value_type("payload", Payload)
-function rt.make_payload(v) return setmetatable({ _v = v }, Payload) end
+rt.register_value_type("payload", PayloadMT)
+function rt.make_payload(v) return setmetatable({ _v = v }, PayloadMT) end
 
-local Future = { __name = "wippy.future", __metatable = "wippy.future" }
-Future.__index = Future
-
-local Executor = { __name = "wippy.executor", __metatable = "wippy.executor" }
-Executor.__index = Executor
+local FutureMT, Future = rt.class("wippy.future")
+local ExecutorMT, Executor = rt.class("wippy.executor")
 
 local function new_future(handle, chan)
-  return setmetatable({ _h = handle, _ch = chan }, Future)
+  return setmetatable({ _h = handle, _ch = chan }, FutureMT)
 end
 
 local function start(ctx, opts, target, ...)
@@ -38,10 +35,10 @@ local M = {}
 
 function M.call(target, ...) return call_sync(nil, nil, target, ...) end
 function M.async(target, ...) return call_async(nil, nil, target, ...) end
-function M.new() return setmetatable({}, Executor) end
+function M.new() return setmetatable({}, ExecutorMT) end
 
 local function check_exec(self, method)
-  if getmetatable_raw(self) ~= Executor then
+  if getmetatable_raw(self) ~= ExecutorMT then
     raise("INVALID", "executor:" .. method .. " must be called with ':' on an executor from funcs.new()")
   end
 end
@@ -58,7 +55,7 @@ function Executor:with_context(values)
   if type(values) ~= "table" then
     return nil, rt.new_error("INVALID", "with_context expects a table of values", false)
   end
-  return setmetatable({ _ctx = merged(self._ctx, copy(values, "context")), _opts = self._opts }, Executor)
+  return setmetatable({ _ctx = merged(self._ctx, copy(values, "context")), _opts = self._opts }, ExecutorMT)
 end
 
 function Executor:with_options(options)
@@ -66,7 +63,7 @@ function Executor:with_options(options)
   if type(options) ~= "table" then
     return nil, rt.new_error("INVALID", "with_options expects a table of options", false)
   end
-  return setmetatable({ _ctx = self._ctx, _opts = merged(self._opts, copy(options, "options")) }, Executor)
+  return setmetatable({ _ctx = self._ctx, _opts = merged(self._opts, copy(options, "options")) }, ExecutorMT)
 end
 
 local function unsupported(what)
@@ -88,7 +85,7 @@ function Executor:async(target, ...)
 end
 
 local function check_future(self, method)
-  if getmetatable_raw(self) ~= Future then
+  if getmetatable_raw(self) ~= FutureMT then
     raise("INVALID", "future:" .. method .. " must be called with ':' on a future")
   end
   return self._h
