@@ -155,6 +155,7 @@ def test_typed_values_print_sensibly() -> None:
         "2": ["Infinity", "-Infinity"],
         "true": None,
     }
+    assert list(_jsonable({10: "x", "b": 1, 2: "y", "a": 2})) == ["2", "10", "a", "b"]
     err = WippyError("INVALID", "bad", details={"field": "name"})
     assert _jsonable([err]) == [{"kind": "INVALID", "message": "bad", "details": {"field": "name"}}]
 
@@ -204,7 +205,7 @@ def test_unknown_entry_is_not_found(runs: Runs) -> None:
 def test_entry_that_is_not_callable_is_invalid(runs: Runs) -> None:
     proc = runs["not_callable"].result()
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: INVALID: app:procs is a process.host entry")
+    assert proc.stderr == "error: INVALID: app:procs is a process.host entry and cannot be called as a function\n"
 
 
 def test_lua_error_shows_kind_message_and_location(runs: Runs) -> None:

@@ -487,13 +487,12 @@ def test_wippy_run_prints_states_and_stops_in_reverse_on_sigterm(project: Projec
     seen: list[str] = []
 
     def read_until(pred: Callable[[str], bool], timeout: float = 10.0) -> None:
+        """Until some line so far matches (lines of concurrent services may come in any order)."""
         deadline = time.monotonic() + timeout
-        while True:
+        while not any(pred(s) for s in seen):
             line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
             assert line is not None, "wippy run ended early:\n" + "\n".join(seen)
             seen.append(line)
-            if pred(line):
-                return
 
     try:
         read_until(lambda s: "press Ctrl-C" in s)

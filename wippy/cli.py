@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wippy.cli_workflows import add_parser as add_workflows_parser
 from wippy.errors import LoadError, WippyError
 from wippy.host.runtime import Runtime
 from wippy.registry import load_project
@@ -36,8 +37,8 @@ _RFC3339_NANO = "2006-01-02T15:04:05.999999999Z07:00"
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
     """A Lua result as JSON-ready data. Strings that are not UTF-8 show their bad bytes as
-    ``\\xNN``; NaN and infinities become strings; table keys become strings (sorted when
-    all are strings, since Lua has no key order); error values become
+    ``\\xNN``; NaN and infinities become strings; table keys become strings, sorted
+    (numbers by value first); error values become
     ``{"kind", "message"[, "details"]}``; a Time becomes an RFC 3339 string and a Duration
     a Go duration string ("1m30s"); other typed values show their data."""
     from wippy.lua.convert import TypedValue
@@ -56,11 +57,10 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return "..."
     if isinstance(value, (list, tuple)):
         return [_jsonable(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        items = [(_json_key(k), _jsonable(v, depth + 1)) for k, v in value.items()]
-        if all(isinstance(k, str) for k, _ in items) and all(isinstance(k, str) for k in value):
-            items.sort(key=lambda kv: kv[0])
-        return dict(items)
+    if isinstance(value, dict):  # Lua has no key order: numbers first, by value, then text
+        keys = sorted(value, key=lambda k: (0, k, "") if isinstance(k, (int, float)) and not isinstance(k, bool)
+                      else (1, 0, _json_key(k)))
+        return {_json_key(k): _jsonable(value[k], depth + 1) for k in keys}
     if isinstance(value, WippyError):
         out: dict[str, Any] = {"kind": value.kind, "message": value.message}
         if value.details is not None:
@@ -132,7 +132,7 @@ def _parse_json_args(raw_args: list[str]) -> list[Any] | str:
 
 
 def _entry_problem(registry: Any, entry_id: str) -> WippyError | None:
-    """Why ``entry_id`` cannot be run by ``exec``, before anything starts."""
+    """NOT_FOUND (with near misses) before anything starts, if ``entry_id`` is missing."""
     import difflib
 
     from wippy.host.functions import CALLABLE_KINDS
@@ -145,12 +145,7 @@ def _entry_problem(registry: Any, entry_id: str) -> WippyError | None:
         if close:
             message += f"; did you mean {', '.join(close[:-1]) + ' or ' if len(close) > 1 else ''}{close[-1]}?"
         return WippyError("NOT_FOUND", message)
-    if entry.kind not in CALLABLE_KINDS:
-        return WippyError(
-            "INVALID",
-            f"{entry_id} is a {entry.kind} entry; exec runs function.lua and process.lua entries",
-        )
-    return None
+    return None  # whether its kind can run is the runtime's call
 
 
 def _print_error(err: WippyError) -> None:
@@ -356,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", metavar="SECONDS", type=_timeout_seconds, default=60.0,
                    help="fail a test that runs longer than this (default: 60; 0 for no limit)")
     p.set_defaults(fn=cmd_test)
+    add_workflows_parser(sub)  # wippy workflows list|show|signal|cancel|terminate (wippy/cli_workflows.py)
     return parser
 
 

@@ -249,6 +249,8 @@ async def run_forever(registry: Registry, *, status: float | None = None) -> int
     reporter: asyncio.Task[None] | None = None
     try:
         await runtime.start()
+        for host in [h for h in runtime.router.hosts.values() if h.kind == "workflow.host"]:
+            print(f"wippy: {host.host_id} resumed {host.recovered} open workflow{'' if host.recovered == 1 else 's'}", flush=True)
         print(f"wippy: {len(registry)} entries loaded, {len(runtime.lifecycle.services)} started; "
               "press Ctrl-C to stop", flush=True)
         if status:

@@ -15,20 +15,24 @@ Commands not listed here are refused in workflows with a message naming them.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.channel import Channel
 from wippy.actors.scheduler import PENDING, Dispatcher, LuaTask
+from wippy.codec import pack
 from wippy.errors import CANCELED, INVALID, WippyError
 from wippy.host.functions import Future, check_target
 from wippy.host.router import make_pid
 from wippy.lua.modules.time import NS, time_value
-from wippy.providers.workflow.execution import Op, Workflow
+from wippy.providers.workflow.execution import Op, RecordTooLarge, Workflow, check_size
 
 if TYPE_CHECKING:
     from wippy.providers.workflow.host import WorkflowHost
+
+log = logging.getLogger("wippy.workflow")
 
 INTERNAL_COMMANDS = (
     "chan.new", "chan.send", "chan.recv", "chan.close", "chan.select", "coroutine.spawn",
@@ -121,7 +125,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         def done(rec: dict[str, Any]) -> None:
             wf.scheduler.resume(task, to_lua(rec.get("v")), err_lua(rec.get("e")))
 
-        op = wf.wait(seq, record, done)
+        op = wf.wait(seq, record, done, new=live)
         if live:
             wf.effect(lambda: host.start_activity(wf, op))
         return PENDING
@@ -143,7 +147,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             else:
                 future.settle(True, to_lua(rec.get("v")), make_payload)
 
-        op = wf.wait(seq, record, done)
+        op = wf.wait(seq, record, done, new=live)
         if live:
             wf.effect(lambda: host.start_activity(wf, op))
         return (future, future.channel)
@@ -179,7 +183,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             seq = wf.record(record)
         else:
             seq, record = found
-        op = wf.wait(seq, record, lambda rec: wf.scheduler.resume(task))
+        op = wf.wait(seq, record, lambda rec: wf.scheduler.resume(task), new=found is None)
         if found is None:
             wf.effect(lambda: host.arm_timer(wf, op))
         return PENDING
@@ -205,7 +209,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
                     return True  # tickers keep waiting
                 return False
 
-            op = wf.wait(seq, record, fired)
+            op = wf.wait(seq, record, fired, new=found is None)
             if found is None:
                 wf.effect(lambda: host.arm_timer(wf, op))
             return DurableTimer(op, channel), channel
@@ -256,7 +260,10 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
               name: Any, msgs: Any, args: Any) -> Any:
         wf = _wf(task)
         entry_id, target_host = entry.decode(), host_id.decode()
-        found = wf.replayed("process.spawn", entry_id)
+        try:
+            found = wf.replayed("process.spawn", entry_id)
+        except RecordTooLarge as err:  # the child's arguments were too large to record
+            return (None, to_lua(err))
         if found is not None:
             seq, record = found
             if record.get("child") is not None:
@@ -282,7 +289,8 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             request = runtime_spawn_request(wf, entry_id, args, context, options, child_name, msgs, mode)
             pid = target.spawn(request)
         except WippyError as err:
-            wf.record({"op": "process.spawn", "key": entry_id, "e": to_python(err)})
+            if not isinstance(err, RecordTooLarge):  # (that one left its own record)
+                wf.record({"op": "process.spawn", "key": entry_id, "e": to_python(err)})
             return (None, to_lua(err))
         wf.record({"op": "process.spawn", "key": entry_id, "pid": pid})
         if mode & 1:
@@ -317,7 +325,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         def done(rec: dict[str, Any]) -> None:
             wf.scheduler.resume(task, to_lua(rec.get("v")), err_lua(rec.get("e")))
 
-        wf.wait(seq, record, done)
+        wf.wait(seq, record, done, new=True)  # ensure_child below covers both cases
         wf.effect(lambda: host.ensure_child(wf, record, None, seq))
         return PENDING
 
@@ -345,7 +353,18 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
 
     def do_send(wf: Workflow, dest: bytes, topic: bytes, payload: Any) -> Any:
         pid = router.resolve(dest.decode())
-        return lambda: router.send(pid, topic.decode(), payload, wf.pid)
+        target = router.host_of(pid)
+        if target is not None and target.kind == "workflow.host":  # the receiver records it: check now
+            record = {"in": "msg", "topic": topic.decode(), "from": wf.pid, "v": to_python(payload, "message")}
+            check_size(pack(record), f"message {topic.decode()!r} to {pid}")
+
+        def fx() -> None:
+            try:
+                router.send(pid, topic.decode(), payload, wf.pid)
+            except WippyError as err:  # the receiver refused it; the sender carries on
+                log.warning("%s: process.send to %s failed: %s", wf.describe(), pid, err)
+
+        return fx
 
     def do_terminate(wf: Workflow, dest: bytes) -> Any:
         pid = router.resolve(dest.decode())

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from wippy.actors.process import Process
 from wippy.actors.scheduler import LuaTask
 from wippy.codec import pack
-from wippy.errors import INTERNAL, WippyError
+from wippy.errors import INTERNAL, INVALID, WippyError
 from wippy.host.router import make_pid
 from wippy.providers.base import ExitResult
 
@@ -39,6 +39,24 @@ if TYPE_CHECKING:
     from wippy.providers.workflow.journal import RunRecord
 
 log = logging.getLogger("wippy.workflow")
+
+MAX_RECORD_BYTES = 2 * 1024 * 1024  # one history record (and a run's result) at most, packed
+
+
+class RecordTooLarge(WippyError):
+    """A value too large to record. A command whose record is too large leaves a small
+    marker record in its place, so replay raises the same error at the same point."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(INVALID, message, retryable=False)
+
+
+def check_size(data: bytes, what: str) -> bytes:
+    """``data`` (packed), or RecordTooLarge naming ``what``, the size and the limit."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise RecordTooLarge(f"{what} is {len(data)} bytes packed, over the limit of {MAX_RECORD_BYTES} bytes "
+                             "for one workflow history record; pass a reference (an ID, a file name) instead")
+    return data
 
 
 class NonDeterminism(WippyError):
@@ -242,13 +260,25 @@ class Workflow(Process):
                 f"workflow code issued {op!r} ({key!r})")
             raise NonDeterminism("non-determinism")
         self.position = max(self.position, seq + 1)
+        if "too_large" in record:
+            raise RecordTooLarge(record["too_large"])
         return seq, record
 
     def record(self, record: dict[str, Any]) -> int:
-        """Append a new record to the history (durable with the next group commit)."""
+        """Append a new record to the history (durable with the next group commit).
+
+        A command record over :data:`MAX_RECORD_BYTES` is replaced by a marker and raises
+        RecordTooLarge (INVALID); an input record over it raises without writing anything."""
+        data = pack(record)
+        try:
+            check_size(data, f"{self.describe()}: {_record_name(record)}")
+        except RecordTooLarge as err:
+            if "in" in record:
+                raise
+            self.record({"op": record["op"], "key": record.get("key"), "too_large": err.message})
+            raise
         seq = self.seq
         self.seq += 1
-        data = pack(record)
         self.sizes.append((self.sizes[-1] if self.sizes else 0) + len(data))
         self.wf_host.journal.append(self.run.run_id, seq, data)
         if "in" not in record:
@@ -259,17 +289,34 @@ class Workflow(Process):
         """Run ``fx`` once everything recorded so far is on disk."""
         self._effects.append(fx)
 
-    def wait(self, seq: int, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None]) -> Op:
+    def wait(self, seq: int, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None],
+             *, new: bool) -> Op:
+        """Register an outstanding operation. ``new``: issued live now, so its effect is
+        already queued; a replayed one is restarted when history runs out (``_go_live``)."""
         op = Op(seq, record, on_done)
+        op.live = new
         self.ops[seq] = op
         return op
 
     # Inputs --------------------------------------------------------------------------------
     def input(self, record: dict[str, Any]) -> None:
-        """Record an input from outside; it is applied once durable, at a quiescent point."""
+        """Record an input from outside; it is applied once durable, at a quiescent point.
+
+        A message too large to record raises RecordTooLarge for its sender; an operation's
+        result or an event too large to record arrives as that error instead."""
         if self.exit_result is not None or self._closing or self.stuck:
             return
-        self.record(record)
+        try:
+            self.record(record)
+        except RecordTooLarge as err:
+            if record["in"] == "msg":
+                raise
+            if record["in"] == "done":
+                record = {"in": "done", "ref": record["ref"], "e": err}
+            else:
+                event = {k: v for k, v in record["event"].items() if k != "result"}
+                record = {"in": "event", "event": {**event, "result": {"value": None, "error": err}}}
+            self.record(record)
         flushed = self.wf_host.journal.flush()
         flushed.add_done_callback(lambda f: self._input_durable(f, record))
 
@@ -337,8 +384,14 @@ class Workflow(Process):
         for task in self.tasks:
             task.finished = True
         vm = self.runtime.vm
-        py_value = vm.to_python(result.value, "result") if result.value is not None else None
-        py_error = vm.to_python(result.error, "error") if result.error is not None else None
+        try:
+            py_value = vm.to_python(result.value, "result") if result.value is not None else None
+            py_error = vm.to_python(result.error, "error") if result.error is not None else None
+            check_size(pack([py_value, py_error]), f"the result of {self.describe()}")
+        except WippyError as err:  # too large, or not data: the run fails with that error
+            log.error("%s", err.message)
+            status, py_value, py_error = "failed", None, err
+            result = ExitResult(error=vm.to_lua(err))
         effects, self._effects = self._effects, []
         flushed = self.wf_host.journal.close_run(self.run.run_id, status, py_value, py_error)
 
@@ -375,3 +428,14 @@ class Workflow(Process):
         for task in self.tasks:
             task.finished = True
         self.queue.clear()
+
+
+def _record_name(record: dict[str, Any]) -> str:
+    if "op" in record:
+        return f"the record of command {record['op']}"
+    kind = record.get("in")
+    if kind == "msg":
+        return f"message {record.get('topic')!r}"
+    if kind == "done":
+        return f"the result of history event #{record.get('ref')}"
+    return f"event {record.get('event', {}).get('kind')}"

@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.scheduler import Dispatcher
+from wippy.codec import pack
 from wippy.errors import ALREADY_EXISTS, CANCELED, INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 from wippy.host.router import make_pid
 from wippy.providers.base import HostProvider, SpawnRequest
 from wippy.providers.workflow.activities import ActivityRunner
 from wippy.providers.workflow.dispatch import build_dispatcher, new_workflow_id, packed_args
-from wippy.providers.workflow.execution import Op, Workflow
+from wippy.providers.workflow.execution import Op, Workflow, check_size
 from wippy.providers.workflow.journal import Journal, RunRecord
+from wippy.providers.workflow.mailbox import Mailbox
 from wippy.providers.workflow.options import StartOptions
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ class WorkflowHost(HostProvider):
         self._dispatcher: Dispatcher | None = None
         self.activities = ActivityRunner(self)
         self.recovered = 0
+        self.mailbox = Mailbox(self)  # commands from `wippy workflows signal|cancel|terminate`
         self._timers: dict[str, dict[int, asyncio.TimerHandle]] = {}  # pid -> op seq -> handle
 
     @property
@@ -70,10 +73,12 @@ class WorkflowHost(HostProvider):
         self.recovered = len(runs)
         if runs:
             log.info("%s: resuming %d open workflow%s", self.host_id, len(runs), "" if len(runs) == 1 else "s")
+        await self.mailbox.start()
 
     async def stop(self, timeout: float) -> None:
         """Leave every workflow open in the store (that is the point) and close the file."""
         self.running = False
+        await self.mailbox.stop()
         for wf in list(self.workflows.values()):
             wf.halt_quietly()
         for wf in list(self.workflows.values()):
@@ -112,6 +117,9 @@ class WorkflowHost(HostProvider):
         existing = self.journal.latest_run(workflow_id)
         vm = self.runtime.vm
         messages = [(topic, vm.to_python(payload, "message")) for topic, payload in request.messages]
+        for topic, payload in messages:  # before anything starts: a start message must fit the history
+            check_size(pack({"in": "msg", "topic": topic, "from": request.parent, "v": payload}),
+                       f"start message {topic!r} for workflow {workflow_id}")
         if existing is not None and existing.status == "running":
             pid = make_pid(self.host_id, workflow_id)
             policy = options.conflict_policy

@@ -8,6 +8,7 @@ future that resolves once the write is on disk; callers acknowledge nothing befo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 from wippy.codec import pack, unpack
 from wippy.errors import INVALID, UNAVAILABLE, WippyError
+from wippy.providers.workflow.mailbox import MAILBOX_SCHEMA
 
 log = logging.getLogger("wippy.journal")
 
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
-"""
+""" + MAILBOX_SCHEMA
 
 
 @dataclass
@@ -123,6 +125,9 @@ def open_connection(path: str, *, create: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=5000")
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and ("unable to open" in str(exc) or "readonly" in str(exc)):
+            raise WippyError(UNAVAILABLE, f"workflow store {path} cannot be opened for writing: {exc} "
+                                          f"(check that {Path(path).parent} is a writable directory)") from None
         raise WippyError(INVALID, f"workflow store {path} is not a usable SQLite database: {exc}") from None
     if tables and "wippy_meta" not in tables:
         conn.close()
@@ -171,10 +176,8 @@ class Journal:
             if self._queue:
                 await self.flush()
             self._writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            except asyncio.CancelledError:
-                pass
             self._writer = None
         if self._conn is not None:
             self._conn.close()
