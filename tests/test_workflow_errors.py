@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,10 @@ namespace: app
 entries:
   - {name: wfs, kind: workflow.host, store: STORE, lifecycle: {auto_start: true}}
   - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
-  - {name: guarded, kind: workflow.lua, source: file://wf.lua, method: guarded, modules: [funcs, crypto]}
-  - {name: other, kind: workflow.lua, source: file://wf.lua, method: other}
-  - {name: marker, kind: workflow.lua, source: file://wf.lua, method: marker, modules: [funcs, crypto]}
-  - {name: huge_result, kind: workflow.lua, source: file://wf.lua, method: huge_result}
+  - {name: guarded, kind: workflow.lua, source: file://wf.lua, method: guarded, modules: [funcs]}
+  - {name: other, kind: workflow.lua, source: file://wf.lua, method: other, modules: [funcs]}
+  - {name: marker, kind: workflow.lua, source: file://wf.lua, method: marker, modules: [funcs]}
+  - {name: huge_result, kind: workflow.lua, source: file://wf.lua, method: huge_result, modules: [funcs]}
   - {name: big, kind: function.lua, source: file://fn.lua, method: big}
   - {name: echo, kind: function.lua, source: file://fn.lua, method: echo}
   - {name: driver, kind: process.lua, source: file://driver.lua, method: main}
@@ -57,7 +56,6 @@ local function guarded()
   out.result_err = text(pcall(funcs.call, "app:big"))
   out.args_err = text(pcall(funcs.call, "app:echo", string.rep("a", BIG)))
   out.fn_err = text(pcall(funcs.call, "app:echo", {f = print}))
-  out.bytes_err = text(pcall(require("crypto").random_bytes, BIG))
   out.spawn_err = text(pcall(process.spawn, "app:other", "app:wfs", string.rep("c", BIG)))
   local msg = process.inbox():receive()
   out.msg = msg:payload():data()
@@ -74,8 +72,7 @@ end
 local function marker()
   local errs = {}
   errs[1] = text(pcall(funcs.call, "app:echo", string.rep("a", BIG)))
-  errs[2] = text(pcall(require("crypto").random_bytes, BIG))
-  errs[3] = text(pcall(process.spawn, "app:other", "app:wfs", string.rep("c", BIG)))
+  errs[2] = text(pcall(process.spawn, "app:other", "app:wfs", string.rep("c", BIG)))
   local msg = process.inbox():receive()
   return {errs = errs, msg = msg:payload():data()}
 end
@@ -86,12 +83,13 @@ return {guarded = guarded, other = other, marker = marker, huge_result = huge_re
 """
 
 DRIVER = """\
-local function exit_of(pid)
-  local events = process.events()
-  while true do
+local function exits(pids)  -- {pid = result} once every pid in `pids` has exited
+  local events, got, left = process.events(), {}, #pids
+  while left > 0 do
     local ev = events:receive()
-    if ev.kind == "EXIT" and ev.from == pid then return ev.result end
+    if ev.kind == "EXIT" and got[ev.from] == nil then got[ev.from] = ev.result; left = left - 1 end
   end
+  return got
 end
 
 local function main()
@@ -110,8 +108,8 @@ local function main()
   out.big_start_message = tostring(err)
   process.send(g, "go", "small")
   process.send(o, "go", 7)
-  out.guarded = exit_of(g)
-  out.other = exit_of(o)
+  local got = exits({g, o})
+  out.guarded, out.other = got[g], got[o]
   return out
 end
 
@@ -172,15 +170,15 @@ def test_oversized_and_unserialisable_values_fail_clearly_and_everything_keeps_r
     assert out["function_entry"].startswith("INVALID") and "function.lua" in out["function_entry"]
     # inside the workflow: each too-large record is an INVALID error naming size and limit
     g = out["guarded"]
-    assert g["error"] is None, g["error"]
+    assert g.get("error") is None, g
     value = g["value"]
     for key, what in [("result_err", "the result of history event"), ("args_err", "command funcs.call"),
-                      ("bytes_err", "command crypto.random_bytes"), ("spawn_err", "command process.spawn")]:
+                      ("spawn_err", "command process.spawn")]:
         assert value[key].startswith("INVALID:") and what in value[key] and limit in value[key], (key, value[key])
         assert "bytes packed" in value[key]
     assert "function" in value["fn_err"] and value["fn_err"].startswith("INVALID")
     assert value["msg"] == "small" and value["after"] == "still working"
-    assert out["other"] == {"value": {"other": 7}} or out["other"]["value"] == {"other": 7}
+    assert out["other"] == {"value": {"other": 7}}  # the other workflow never noticed
 
     reader = JournalReader(str(root / "data/wf.db"))
     try:
@@ -190,7 +188,7 @@ def test_oversized_and_unserialisable_values_fail_clearly_and_everything_keeps_r
     assert g1.status == "completed" and o1.status == "completed"
     assert g1.history_size < MAX_RECORD_BYTES  # nothing oversized got in
     markers = [r for r in g1.history if "too_large" in r]
-    assert [m["op"] for m in markers] == ["funcs.call", "crypto.random_bytes", "process.spawn"]
+    assert [m["op"] for m in markers] == ["funcs.call", "process.spawn"]
 
 
 def test_too_large_markers_replay_after_a_restart(tmp_path: Path) -> None:
@@ -199,13 +197,13 @@ def test_too_large_markers_replay_after_a_restart(tmp_path: Path) -> None:
 
     async def first() -> None:
         async with Runtime(load_project(root)) as rt:
-            assert (await rt.run("app:spawner", "app:marker", "m1"))["err"] is None
+            assert "err" not in await rt.run("app:spawner", "app:marker", "m1")
             run = await wait_status(store, "m1", "running")
-            for _ in range(200):  # the workflow reaches its receive: three markers recorded
+            for _ in range(250):  # the workflow reaches its receive: two markers recorded
                 reader = JournalReader(str(store))
                 run = reader.run("m1")
                 reader.close()
-                if len(run.history) >= 3:
+                if len(run.history) >= 2:
                     break
                 await asyncio.sleep(0.02)
 
@@ -214,7 +212,7 @@ def test_too_large_markers_replay_after_a_restart(tmp_path: Path) -> None:
             host = rt.router.hosts["app:wfs"]
             assert host.recovered == 1
             sent = await rt.run("app:sender", "{app:wfs|m1}", "go", "after restart")
-            assert sent["ok"] is True, sent
+            assert sent == {"ok": True}, sent
             return await wait_status(store, "m1", "completed")
 
     asyncio.run(first())
@@ -298,16 +296,3 @@ def test_store_directory_not_writable(tmp_path: Path) -> None:
         locked.chmod(0o700)
     assert "UNAVAILABLE" in message and str(locked / "wf.db") in message and "writable" in message
 
-
-def test_bad_store_leaves_the_other_host_running(tmp_path: Path) -> None:
-    """A project with a healthy host and one on a corrupt store: the start fails as a whole
-    (naming the file) and the healthy store is left open-and-intact for the next start."""
-    root = write_project(tmp_path / "p")
-    index = root / "_index.yaml"
-    index.write_text(index.read_text() + textwrap.dedent("""\
-          - {name: broken, kind: workflow.host, store: data/broken.db, lifecycle: {auto_start: true}}
-        """))
-    (root / "data").mkdir()
-    (root / "data/broken.db").write_bytes(b"\x00garbage" * 1000)
-    message = _start_error(root)
-    assert str(root / "data/broken.db") in message

@@ -486,10 +486,33 @@ end
 ---------------------------------------------------------------------------------------
 -- Module tables by name, shared by every instance. Global ones need no `modules:` line.
 local modules, global_modules = {}, {}
-function rt.add_module(name, tbl, is_global)
-  modules[name] = tbl
-  if is_global then global_modules[name] = true end
+-- Modules are shared by every instance, so user code gets a read-only view: writing a
+-- field of `funcs` or `process.registry` in one actor must not change it for the others.
+local function readonly(name, tbl)
+  if getmetatable_raw(tbl) ~= nil then return tbl end  -- an object (logger): it guards itself
+  for k, v in next, tbl do
+    if type(v) == "table" and getmetatable_raw(v) == nil then tbl[k] = readonly(name .. "." .. k, v) end
+  end
+  return setmetatable({}, {
+    __index = tbl,
+    __newindex = function(_, k)
+      raise("PERMISSION_DENIED", "module '" .. name .. "' is read-only (cannot set field '" .. tostring(k) .. "')")
+    end,
+    __pairs = function() return next, tbl, nil end,
+    __len = function() return #tbl end,
+    __metatable = "wippy.module",
+  })
 end
+rt.readonly = readonly
+
+-- Register a module; returns the read-only view that `require` (and the global) hand out.
+function rt.add_module(name, tbl, is_global)
+  local view = readonly(name, tbl)
+  modules[name] = view
+  if is_global then global_modules[name] = true end
+  return view
+end
+rt.add_global("errors", rt.add_module("errors", errors, true))
 
 local entries = {}  -- id -> record
 rt.entries = entries

@@ -198,10 +198,11 @@ function T.ephemeral_process_host()
   local ephemeral, err = process.exec("conf:wf_saga", "conf:procs", order)
   assert(err == nil, tostring(err))
   assert(ephemeral.status == "completed" and ephemeral.tracking == durable.tracking, "same result on process.host")
-  local key = unique("eph")
-  local child, cerr = process.exec("conf:wf_parent", "conf:procs", key)
+  local timers, terr = process.exec("conf:wf_timers", "conf:procs")
+  assert(terr == nil and timers.sleep >= 20 and timers.receive_timeout.ok == false, tostring(terr))
+  local calls, cerr = process.with_context({ tenant = "eph" }):exec("conf:wf_calls", "conf:procs")
   assert(cerr == nil, tostring(cerr))
-  assert(child.exec.doubled == 2 and child.spawn.value.doubled == 8, "children on process.host")
+  assert(calls.async["calls.async2"] == 3 and calls.activity_ctx.tenant == "eph", "activities on process.host")
   return true
 end
 

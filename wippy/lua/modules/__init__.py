@@ -54,9 +54,9 @@ def install_modules(vm: LuaVM) -> None:
         natives = vm.table({k.encode(): v for k, v in py.natives(vm).items()}) if py and hasattr(py, "natives") else vm.table()
         table = chunk(vm.rt, natives)
         is_global = bool(py and getattr(py, "GLOBAL", False))
-        vm.rt.add_module(name.encode(), table, is_global)
+        view = vm.rt.add_module(name.encode(), table, is_global)
         if is_global:
-            vm.rt.add_global(name.encode(), table)
+            vm.rt.add_global(name.encode(), view)
 
 
 def default_commands(runtime: Runtime) -> dict[str, Any]:

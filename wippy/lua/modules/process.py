@@ -98,8 +98,9 @@ def commands(runtime: Runtime) -> dict[str, Any]:
         )
 
     def host_for(host: bytes) -> Any:
-        kinds = {e.id: e.kind for e in runtime.registry}
-        return router.host_for_spawn(host.decode(), kinds)
+        host_id = host.decode()
+        entry = runtime.registry.get(host_id)  # the router only asks for this ID's kind
+        return router.host_for_spawn(host_id, {host_id: entry.kind} if entry is not None else {})
 
     def spawn(task: LuaTask, entry: bytes, host: bytes, mode: int, ctx: Any, opts: Any,
               name: Any, msgs: Any, args: Any) -> Any:

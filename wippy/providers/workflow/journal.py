@@ -118,21 +118,28 @@ def open_connection(path: str, *, create: bool) -> sqlite3.Connection:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WippyError(UNAVAILABLE, f"workflow store directory {p.parent} cannot be created: {exc}") from None
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=5000")
+        # Look before changing anything: a file that is not ours is left exactly as it was.
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "wippy_meta" not in tables:
+            raise WippyError(INVALID, f"workflow store {path} is a SQLite database that does not belong to wippy "
+                                      f"(it has tables {', '.join(sorted(tables))}); point `store:` at another file")
+        if not tables and not create:
+            raise WippyError(INVALID, f"workflow store {path} is empty: it is not a wippy workflow store yet")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, WippyError) as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, WippyError):
+            raise
         if isinstance(exc, sqlite3.OperationalError) and ("unable to open" in str(exc) or "readonly" in str(exc)):
             raise WippyError(UNAVAILABLE, f"workflow store {path} cannot be opened for writing: {exc} "
                                           f"(check that {Path(path).parent} is a writable directory)") from None
         raise WippyError(INVALID, f"workflow store {path} is not a usable SQLite database: {exc}") from None
-    if tables and "wippy_meta" not in tables:
-        conn.close()
-        raise WippyError(INVALID, f"workflow store {path} is a SQLite database that does not belong to wippy "
-                                  f"(it has tables {', '.join(sorted(tables))}); point `store:` at another file")
     try:
         if create:
             conn.executescript(_SCHEMA)

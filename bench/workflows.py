@@ -1,0 +1,446 @@
+"""Durable workflow figures: throughput against DBOS, and recovery of 10,000 open workflows.
+
+What is measured, each beside a baseline from the same run:
+
+- Throughput: workflows per second for a two-activity workflow on ``workflow.host``.
+  ``app:order`` (a ``workflow.lua``) calls ``app:validate`` then ``app:charge`` (two trivial
+  ``function.lua`` activities) with ``funcs.call`` and returns a small table. A Lua process
+  (``app:starter``) spawns N of them with ``process.spawn_monitored`` and waits for N EXIT
+  events; the rate is N over the wall time of that whole run (first start to last
+  completion). Every run's history (start, two activity commands, two results, the
+  outcome) is durable before it is acted on: the journal is a SQLite file in WAL mode
+  with ``synchronous=FULL``, group-committed (writes queued while one transaction syncs
+  go into the next).
+  Baseline: the same workflow written for DBOS (PyPI ``dbos``): two ``@DBOS.step()``
+  functions and one ``@DBOS.workflow()``, N started concurrently with
+  ``DBOS.start_workflow_async`` and all awaited with ``get_result()``. Target: at least
+  5x DBOS's rate.
+- Recovery: 10,000 workflows that each run one activity, report ready, then block in
+  ``process.inbox():receive()`` waiting for a signal are left open; the runtime stops; a
+  fresh process starts a new runtime on the same store. Figure: the time from
+  ``Runtime.start()`` until every workflow is replayed and idle (``host.recovered`` is
+  10,000, no workflow has anything queued, is replaying or is stuck), and that time per
+  workflow. Baseline: the first start of the same 10,000 (spawn, activity, ready, all
+  durable) in the same run. Also printed: resident memory after recovery beside the same
+  process before it started the host, and (checked, not timed into the figure) that every
+  recovered workflow completes when signalled.
+
+Fairness. Both sides run on the same machine in the same run, each in its own Python
+process (DBOS runs in a child process so its threads do not share a GIL with wippy's
+event loop), with the same durability: a SQLite file with fsync on every commit. DBOS
+uses its SQLite system database in a temporary directory (no Postgres); we put it in WAL
+mode with ``synchronous=FULL`` like wippy's journal (with DBOS's default rollback journal
+it is about 3x slower, so WAL is the generous choice; ``--dbos-journal default`` measures
+that instead). Step bodies are equally trivial on both sides. Rates are the best of
+``--repeats`` runs for figure and baseline alike, after a warm-up run on each side.
+
+Run: ``python bench/workflows.py`` (a few minutes: DBOS is the slow part; needs
+``pip install -e '.[bench]'`` for DBOS), ``--quick`` for a smoke run of seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    Row,
+    exit_code,
+    mib,
+    parser,
+    print_header,
+    print_summary,
+    rate,
+    rss_bytes,
+    run,
+    runtime_for,
+)
+
+TARGET = 5.0  # wippy workflows/s over DBOS workflows/s
+RESULT_MARK = "BENCH_RESULT "
+
+INDEX = """\
+namespace: app
+entries:
+  - name: procs
+    kind: process.host
+    lifecycle: {auto_start: true}
+  - name: workflows
+    kind: workflow.host
+    store: store/workflows.db
+    lifecycle: {auto_start: true}
+  - name: order
+    kind: workflow.lua
+    source: file://order.lua
+    method: main
+    modules: [funcs]
+  - name: waiter
+    kind: workflow.lua
+    source: file://waiter.lua
+    method: main
+    modules: [funcs]
+  - name: validate
+    kind: function.lua
+    source: file://activities.lua
+    method: validate
+  - name: charge
+    kind: function.lua
+    source: file://activities.lua
+    method: charge
+  - name: starter
+    kind: process.lua
+    source: file://starter.lua
+    method: main
+  - name: maker
+    kind: process.lua
+    source: file://maker.lua
+    method: main
+"""
+
+ORDER = """\
+local funcs = require("funcs")
+return { main = function(order)
+  local _, err = funcs.call("app:validate", order)
+  if err then error(err) end
+  local payment, err2 = funcs.call("app:charge", order)
+  if err2 then error(err2) end
+  return { ok = true, payment = payment.id }
+end }
+"""
+
+ACTIVITIES = """\
+return {
+  validate = function(order) return order.amount > 0 end,
+  charge = function(order) return { id = "pay-" .. order.id } end,
+}
+"""
+
+# Spawns n orders, waits for n EXITs; fails on the first failed workflow.
+STARTER = """\
+return { main = function(n)
+  local events = process.events()
+  for i = 1, n do
+    local _, err = process.spawn_monitored("app:order", "app:workflows", { id = i, amount = 5 })
+    if err then error(err) end
+  end
+  local done = 0
+  while done < n do
+    local ev = events:receive()
+    if ev.kind == "EXIT" then
+      if ev.result.error then error(ev.result.error) end
+      done = done + 1
+    end
+  end
+  return done
+end }
+"""
+
+# A workflow that runs one activity, reports ready, then waits for a signal.
+WAITER = """\
+local funcs = require("funcs")
+return { main = function(order)
+  local _, err = funcs.call("app:validate", order)
+  if err then error(err) end
+  process.send(order.notify, "ready", order.id)
+  local msg = process.inbox():receive()
+  return { id = order.id, signal = msg:payload():data() }
+end }
+"""
+
+# Spawns n waiters and returns once every one has reported ready (so each one's activity
+# result and its send are durable and it is blocked in inbox:receive()).
+MAKER = """\
+return { main = function(n)
+  local me = process.pid()
+  for i = 1, n do
+    local _, err = process.spawn("app:waiter", "app:workflows", { id = i, amount = 5, notify = me })
+    if err then error(err) end
+  end
+  local inbox = process.inbox()
+  for _ = 1, n do inbox:receive() end
+  return n
+end }
+"""
+
+
+def write_project(root: Path) -> None:
+    (root / "_index.yaml").write_text(INDEX)
+    for name, source in (("order", ORDER), ("waiter", WAITER), ("activities", ACTIVITIES),
+                         ("starter", STARTER), ("maker", MAKER)):
+        (root / f"{name}.lua").write_text(source)
+
+
+# wippy: throughput --------------------------------------------------------------------------
+async def wippy_throughput(n: int, repeats: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wippy-bench-wf-") as tmp:
+        root = Path(tmp)
+        write_project(root)
+        rt = runtime_for(root)
+        async with rt:
+            journal = rt.router.hosts["app:workflows"].journal
+            assert await rt.run("app:starter", min(n, 200)) == min(n, 200)  # warm-up
+            best, batches = 0.0, 0
+            for _ in range(repeats):
+                before = journal.batches
+                start = time.perf_counter()
+                assert await rt.run("app:starter", n) == n
+                elapsed = time.perf_counter() - start
+                if n / elapsed > best:
+                    best, batches = n / elapsed, journal.batches - before
+    return {"rate": best, "commits": batches}
+
+
+# wippy: recovery ----------------------------------------------------------------------------
+def _idle(host: Any) -> tuple[int, list[str]]:
+    """(workflows still busy, messages of stuck ones)."""
+    busy, stuck = 0, []
+    for wf in host.workflows.values():
+        if wf.stuck:
+            stuck.append(wf.stuck)
+        elif wf.replaying or wf.queue or wf._pending_inputs or wf._scheduled or wf._running:
+            busy += 1
+    return busy, stuck
+
+
+async def _wait_idle(host: Any, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        busy, stuck = _idle(host)
+        if stuck:
+            raise RuntimeError(f"{len(stuck)} recovered workflows are stuck, e.g. {stuck[0]}")
+        if busy == 0 and len(host.workflows) == count:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{busy} of {len(host.workflows)} workflows still busy after {timeout}s")
+        await asyncio.sleep(0.002)
+
+
+async def wippy_create_waiters(root: Path, n: int) -> dict[str, Any]:
+    """First start of ``n`` waiters on a fresh store, then stop the runtime (the baseline)."""
+    rt = runtime_for(root)
+    async with rt:
+        host = rt.router.hosts["app:workflows"]
+        start = time.perf_counter()
+        assert await rt.run("app:maker", n) == n
+        await _wait_idle(host, n, 60 + n / 50)
+        elapsed = time.perf_counter() - start
+    return {"seconds": elapsed}
+
+
+async def wippy_recover(root: Path, n: int) -> dict[str, Any]:
+    """In a fresh process: start a runtime on the store ``n`` waiters were left open in."""
+    rt = runtime_for(root)
+    gc.collect()
+    rss_before = rss_bytes()
+    read_seconds = 0.0
+    from wippy.providers.workflow.journal import Journal
+
+    original = Journal.open_runs
+
+    def timed_open_runs(self: Journal, host_id: str) -> Any:
+        nonlocal read_seconds
+        t = time.perf_counter()
+        runs = original(self, host_id)
+        read_seconds += time.perf_counter() - t
+        return runs
+
+    Journal.open_runs = timed_open_runs  # type: ignore[method-assign]
+    try:
+        start = time.perf_counter()
+        await rt.start()
+        started = time.perf_counter() - start
+        host = rt.router.hosts["app:workflows"]
+        await _wait_idle(host, n, 60 + n / 50)
+        elapsed = time.perf_counter() - start
+    finally:
+        Journal.open_runs = original  # type: ignore[method-assign]
+    try:
+        if host.recovered != n:
+            raise RuntimeError(f"host.recovered is {host.recovered}, expected {n}")
+        gc.collect()
+        rss_after = rss_bytes()
+        # Proof that the recovered workflows are live: signal each; all complete.
+        vm = rt.vm
+        t = time.perf_counter()
+        for pid in list(host.workflows):
+            host.deliver(pid, "go", vm.to_lua({"ok": True}), None)
+        deadline = time.monotonic() + 60 + n / 50
+        while host.workflows:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(host.workflows)} signalled workflows did not complete")
+            await asyncio.sleep(0.005)
+        signalled = time.perf_counter() - t
+    finally:
+        await rt.stop()
+    return {"seconds": elapsed, "start_returned": started, "read_seconds": read_seconds,
+            "rss_before": rss_before, "rss_after": rss_after, "signal_complete_seconds": signalled}
+
+
+def run_child(args: list[str]) -> dict[str, Any]:
+    """Run this script with ``args`` in a fresh interpreter; return its result line."""
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    raise RuntimeError(f"child {' '.join(args)} failed (exit {proc.returncode}):\n"
+                       f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+# DBOS baseline --------------------------------------------------------------------------------
+def dbos_available() -> str | None:
+    """None if DBOS can be imported, else why not."""
+    try:
+        import dbos  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def dbos_throughput(n: int, repeats: int, journal: str) -> dict[str, Any]:
+    """The same two-step workflow on DBOS with a SQLite system database (child process)."""
+    import logging
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if journal == "wal":  # the same journal mode and sync level as wippy's store
+        @event.listens_for(Engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA synchronous=FULL")
+
+    from dbos import DBOS
+
+    logging.getLogger("dbos").setLevel(logging.WARNING)
+    tmp = tempfile.mkdtemp(prefix="wippy-bench-dbos-")
+    DBOS(config={"name": "wippy-bench", "system_database_url": f"sqlite:///{tmp}/dbos.sqlite",
+                 "log_level": "WARNING"})
+
+    @DBOS.step()
+    async def validate(order: dict[str, Any]) -> bool:
+        return order["amount"] > 0
+
+    @DBOS.step()
+    async def charge(order: dict[str, Any]) -> dict[str, str]:
+        return {"id": f"pay-{order['id']}"}
+
+    @DBOS.workflow()
+    async def order_workflow(order: dict[str, Any]) -> dict[str, Any]:
+        if not await validate(order):
+            raise ValueError("invalid order")
+        payment = await charge(order)
+        return {"ok": True, "payment": payment["id"]}
+
+    DBOS.launch()
+
+    async def batch(count: int) -> None:
+        handles = await asyncio.gather(*[
+            DBOS.start_workflow_async(order_workflow, {"id": i, "amount": 5}) for i in range(count)])
+        results = await asyncio.gather(*[h.get_result() for h in handles])
+        assert all(r["ok"] for r in results)
+
+    async def measure() -> float:
+        await batch(min(n, 50))  # warm-up
+        best = 0.0
+        for _ in range(repeats):
+            start = time.perf_counter()
+            await batch(n)
+            best = max(best, n / (time.perf_counter() - start))
+        return best
+
+    try:
+        best = asyncio.run(measure())
+    finally:
+        DBOS.destroy()
+    return {"rate": best}
+
+
+# Main -------------------------------------------------------------------------------------------
+def main() -> int:
+    p = parser(__doc__)
+    p.add_argument("--workflows", type=int, default=None,
+                   help="workflows per throughput run (default 1000, 100 with --quick)")
+    p.add_argument("--recover", type=int, default=None,
+                   help="open workflows for the recovery figure (default 10000, 300 with --quick)")
+    p.add_argument("--no-dbos", action="store_true", help="skip the DBOS baseline")
+    p.add_argument("--dbos-journal", choices=("wal", "default"), default="wal",
+                   help="DBOS's SQLite journal mode: WAL + synchronous=FULL like wippy (default), "
+                        "or DBOS's own default (rollback journal)")
+    p.add_argument("--child", nargs="+", help="internal: run one measurement in this process")
+    args = p.parse_args()
+
+    if args.child:
+        kind, rest = args.child[0], args.child[1:]
+        if kind == "dbos":
+            result = dbos_throughput(int(rest[0]), int(rest[1]), rest[2])
+        elif kind == "recover":
+            result = run(lambda: wippy_recover(Path(rest[0]), int(rest[1])), args.uvloop)
+        else:
+            raise SystemExit(f"unknown child {kind}")
+        print(RESULT_MARK + json.dumps(result))
+        return 0
+
+    repeats = args.repeats or (1 if args.quick else 3)
+    n = args.workflows or (100 if args.quick else 1_000)
+    n_recover = args.recover or (300 if args.quick else 10_000)
+    print_header("bench/workflows.py", args.uvloop, repeats)
+    rows: list[Row] = []
+
+    # 1. Throughput against DBOS.
+    wippy = run(lambda: wippy_throughput(n, repeats), args.uvloop)
+    print(f"workflow.host (2 activities):  {rate(wippy['rate'], ' workflows/s')}  "
+          f"({1e3 / wippy['rate']:.2f} ms each; {n} concurrent, {wippy['commits']} commits "
+          f"= {wippy['commits'] / n:.2f} fsynced transactions per workflow)")
+    why_not = "--no-dbos given" if args.no_dbos else dbos_available()
+    if why_not is None:
+        dbos = run_child(["--child", "dbos", str(n), str(repeats), args.dbos_journal])
+        ratio = wippy["rate"] / dbos["rate"]
+        print(f"DBOS (2 steps, SQLite {args.dbos_journal}):     {rate(dbos['rate'], ' workflows/s')}  "
+              f"({1e3 / dbos['rate']:.2f} ms each)")
+        print(f"ratio: {ratio:.2f}x (target {TARGET:g}x): {'PASS' if ratio >= TARGET else 'MISS'}")
+        rows.append(Row("2-activity workflows/s", rate(wippy["rate"]), f"DBOS: {rate(dbos['rate'])}",
+                        ratio, f">= {TARGET:g}x", ratio >= TARGET))
+    else:
+        print(f"DBOS baseline skipped: {why_not} (pip install -e '.[bench]')")
+        rows.append(Row("2-activity workflows/s", rate(wippy["rate"]), "DBOS: skipped", None,
+                        f">= {TARGET:g}x", None))
+
+    # 2. Recovery of open workflows after a restart.
+    with tempfile.TemporaryDirectory(prefix="wippy-bench-recover-") as tmp:
+        root = Path(tmp)
+        write_project(root)
+        created = run(lambda: wippy_create_waiters(root, n_recover), args.uvloop)
+        rec = run_child(["--child", "recover", str(root), str(n_recover)]
+                        + (["--uvloop"] if args.uvloop else []))
+    per = rec["seconds"] / n_recover
+    print(f"first start of {n_recover:,} waiting workflows:  {created['seconds']:.2f} s "
+          f"({created['seconds'] / n_recover * 1e6:.0f} us each)")
+    print(f"recovery of {n_recover:,} open workflows:        {rec['seconds']:.2f} s "
+          f"({per * 1e6:.0f} us each; start() returned after {rec['start_returned']:.2f} s, "
+          f"of which {rec['read_seconds']:.2f} s reading the store)")
+    print(f"RSS after recovery: {mib(rec['rss_after'])} (before start: {mib(rec['rss_before'])}, "
+          f"{(rec['rss_after'] - rec['rss_before']) / n_recover / 1024:.1f} KiB per workflow)")
+    print(f"all {n_recover:,} recovered workflows signalled and completed in "
+          f"{rec['signal_complete_seconds']:.2f} s")
+    rows.append(Row(f"recover {n_recover:,} open workflows", f"{rec['seconds']:.2f} s",
+                    f"first start: {created['seconds']:.2f} s", rec["seconds"] / created["seconds"],
+                    "none", None))
+    rows.append(Row("recovery per workflow", f"{per * 1e6:.0f} us",
+                    f"first start: {created['seconds'] / n_recover * 1e6:.0f} us",
+                    rec["seconds"] / created["seconds"], "none", None))
+    rows.append(Row("RSS after recovery", mib(rec["rss_after"]), f"before start: {mib(rec['rss_before'])}",
+                    rec["rss_after"] / rec["rss_before"], "none", None))
+    print_summary("workflows", rows)
+    return exit_code(rows, args.strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
