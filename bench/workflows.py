@@ -5,8 +5,8 @@ What is measured, each beside a baseline from the same run:
 - Throughput: workflows per second for a two-activity workflow on ``workflow.host``.
   ``app:order`` (a ``workflow.lua``) calls ``app:validate`` then ``app:charge`` (two trivial
   ``function.lua`` activities) with ``funcs.call`` and returns a small table. A Lua process
-  (``app:starter``) spawns N of them with ``process.spawn_monitored`` and waits for N EXIT
-  events; the rate is N over the wall time of that whole run (first start to last
+  (``app:starter``) starts N of them at once (one coroutine per ``process.spawn_monitored``,
+  as ``asyncio.gather`` does on the DBOS side) and waits for N EXIT events; the rate is N over the wall time of that whole run (first start to last
   completion). Every run's history (start, two activity commands, two results, the
   outcome) is durable before it is acted on: the journal is a SQLite file in WAL mode
   with ``synchronous=FULL``, group-committed (writes queued while one transaction syncs
@@ -123,13 +123,17 @@ return {
 }
 """
 
-# Spawns n orders, waits for n EXITs; fails on the first failed workflow.
+# Starts n orders at once (one coroutine per start, as asyncio.gather does for DBOS: a
+# spawn on a durable host returns once the start is on disk, so concurrent starts share
+# commits), then waits for n EXITs; a failed start or workflow fails the run.
 STARTER = """\
 return { main = function(n)
   local events = process.events()
   for i = 1, n do
-    local _, err = process.spawn_monitored("app:order", "app:workflows", { id = i, amount = 5 })
-    if err then error(err) end
+    coroutine.spawn(function()
+      local _, err = process.spawn_monitored("app:order", "app:workflows", { id = i, amount = 5 })
+      if err then error(err) end
+    end)
   end
   local done = 0
   while done < n do
@@ -155,14 +159,16 @@ return { main = function(order)
 end }
 """
 
-# Spawns n waiters and returns once every one has reported ready (so each one's activity
-# result and its send are durable and it is blocked in inbox:receive()).
+# Starts n waiters at once and returns once every one has reported ready (so each one's
+# activity result and its send are durable and it is blocked in inbox:receive()).
 MAKER = """\
 return { main = function(n)
   local me = process.pid()
   for i = 1, n do
-    local _, err = process.spawn("app:waiter", "app:workflows", { id = i, amount = 5, notify = me })
-    if err then error(err) end
+    coroutine.spawn(function()
+      local _, err = process.spawn("app:waiter", "app:workflows", { id = i, amount = 5, notify = me })
+      if err then error(err) end
+    end)
   end
   local inbox = process.inbox()
   for _ = 1, n do inbox:receive() end

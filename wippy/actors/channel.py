@@ -60,6 +60,12 @@ class Waiter:
             self.select.active = False
 
 
+_NO_WAITERS: Any = ()
+"""Every channel's waiter queue until a task first blocks on it: most channels (an idle
+process's inbox has no senders, most have no waiting receivers for long) never need a
+deque, and an empty deque costs about 0.75 KiB."""
+
+
 class Channel:
     """``capacity`` 0 is unbuffered, ``None`` unbounded (inboxes and event streams)."""
 
@@ -69,8 +75,8 @@ class Channel:
         self.scheduler = scheduler
         self.capacity = capacity
         self.buffer: deque[Any] = deque()
-        self.receivers: deque[Waiter] = deque()
-        self.senders: deque[Waiter] = deque()
+        self.receivers: deque[Waiter] = _NO_WAITERS  # made by wait_receive
+        self.senders: deque[Waiter] = _NO_WAITERS  # made by wait_send
         self.closed = False
 
     def __repr__(self) -> str:
@@ -92,6 +98,18 @@ class Channel:
             if w.live:
                 return w
         return None
+
+    def wait_receive(self, w: Waiter) -> None:
+        """Queue ``w`` until a value (or the close) arrives."""
+        if self.receivers is _NO_WAITERS:
+            self.receivers = deque()
+        self.receivers.append(w)
+
+    def wait_send(self, w: Waiter) -> None:
+        """Queue sender ``w`` until a receiver or buffer room takes its value."""
+        if self.senders is _NO_WAITERS:
+            self.senders = deque()
+        self.senders.append(w)
 
     def _has_room(self) -> bool:
         return self.capacity is None or len(self.buffer) < self.capacity
@@ -167,14 +185,14 @@ def channel_commands() -> dict[str, Any]:
     def send(task: LuaTask, ch: Channel, value: Any) -> Any:
         if ch.try_send(value):
             return (True,)
-        ch.senders.append(Waiter(task, sending=True, value=value))
+        ch.wait_send(Waiter(task, sending=True, value=value))
         return PENDING
 
     def receive(task: LuaTask, ch: Channel) -> Any:
         got = ch.try_receive()
         if got is not None:
             return got
-        ch.receivers.append(Waiter(task))
+        ch.wait_receive(Waiter(task))
         return PENDING
 
     def close(task: LuaTask, ch: Channel) -> tuple[()]:
@@ -195,9 +213,9 @@ def channel_commands() -> dict[str, Any]:
         state = Select()
         for index, (kind, ch, value) in enumerate(cases, 1):
             if kind == b"recv":
-                ch.receivers.append(Waiter(task, index, state))
+                ch.wait_receive(Waiter(task, index, state))
             else:
-                ch.senders.append(Waiter(task, index, state, sending=True, value=value))
+                ch.wait_send(Waiter(task, index, state, sending=True, value=value))
         return PENDING
 
     return {

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from wippy.durations import parse_duration
 from wippy.errors import INVALID, NotSupportedError, WippyError
 from wippy.registry import Entry, Registry
-from wippy.registry.kinds import KINDS
+from wippy.registry.lifecycle import dependencies
 
 if TYPE_CHECKING:
     from wippy.host.runtime import Runtime
@@ -41,28 +41,10 @@ class Service(Protocol):
 
 ServiceFactory = Callable[["Runtime", Entry], Service]
 SERVICE_KINDS: dict[str, ServiceFactory] = {}
-IMPLIED_DEPENDENCIES: dict[str, tuple[str, ...]] = {
-    "process.service": ("host",),
-    "temporal.worker": ("client",),
-}
 
 
 def register_service_kind(kind: str, factory: ServiceFactory) -> None:
     SERVICE_KINDS[kind] = factory
-
-
-def dependencies(entry: Entry, registry: Registry) -> list[str]:
-    deps: list[str] = []
-    for key in ("depends_on", "requires"):
-        for ref in entry.lifecycle.get(key) or []:
-            deps.append(entry.resolve(str(ref)))
-    spec = KINDS.get(entry.kind)
-    implied = getattr(spec, "starts_after", ()) or IMPLIED_DEPENDENCIES.get(entry.kind, ())
-    for field in implied:
-        ref = entry.data.get(field)
-        if isinstance(ref, str):
-            deps.append(entry.resolve(ref))
-    return [d for d in dict.fromkeys(deps) if d in registry.entries]
 
 
 def start_levels(registry: Registry, wanted: list[Entry]) -> list[list[Entry]]:

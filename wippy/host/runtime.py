@@ -145,7 +145,6 @@ class Runtime:
 def _register_builtin_services() -> None:
     from wippy.host.lifecycle import SERVICE_KINDS, register_service_kind
     from wippy.host.process_host import ProcessHost
-
     from wippy.providers.workflow.host import WorkflowHost
 
     if "process.host" not in SERVICE_KINDS:

@@ -332,8 +332,8 @@ class Workflow(Process):
         vm = self.runtime.vm
         if kind == "done":
             op = self.ops.pop(record["ref"], None)
-            if op is not None:
-                op.on_done(record)
+            if op is not None and op.on_done(record):  # a ticker keeps waiting for its next tick
+                self.ops[op.seq] = op
         elif kind == "msg":
             sender = record.get("from")
             Process.deliver(self, record["topic"].encode(), vm.to_lua(record.get("v")),

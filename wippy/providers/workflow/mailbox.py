@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -96,7 +97,7 @@ def enqueue(conn: sqlite3.Connection, workflow_or_run_id: str, kind: str, topic:
     """Queue a command for the open run of ``workflow_or_run_id`` (on ``host``, if given).
 
     Returns ``(command id, workflow ID, host ID)`` once the row is on disk; raises
-    NOT_FOUND for an unknown workflow and FAILED_PRECONDITION for a closed one."""
+    NOT_FOUND for an unknown workflow, INVALID for a closed one or a payload too large."""
     from wippy.providers.workflow.execution import check_size
 
     if kind not in COMMAND_KINDS:
@@ -144,6 +145,7 @@ class Mailbox:
     def __init__(self, host: WorkflowHost) -> None:
         self.host = host
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # a read in a worker thread vs closing on stop
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[int] = set()  # rows whose delete is queued but not yet durable
         self._waiting: set[int] = set()  # rows left for a halted workflow (warned once)
@@ -169,12 +171,19 @@ class Mailbox:
                 await self._task
             self._task = None
         if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _fetch(self) -> list[Command]:
-        assert self._conn is not None
-        return pending(self._conn, host=self.host.host_id)
+        with self._lock:
+            if self._conn is None:
+                return []
+            return pending(self._conn, host=self.host.host_id)
 
     async def _poll(self) -> None:
         while True:

@@ -1,0 +1,323 @@
+"""``wippy workflows list|show|signal|cancel|terminate``, with and without a runtime
+running the host (commands go through the store's mailbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wippy import Runtime, load_project
+from wippy.cli_workflows import _Fail, find_store
+from wippy.providers.workflow.execution import MAX_RECORD_BYTES
+from wippy.providers.workflow.journal import JournalReader
+
+INDEX = """\
+namespace: app
+entries:
+  - {name: wfs, kind: workflow.host, store: data/wf.db, lifecycle: {auto_start: true}}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
+  - {name: waiter, kind: workflow.lua, source: file://wf.lua, method: waiter, modules: [workflow]}
+  - {name: cancellable, kind: workflow.lua, source: file://wf.lua, method: cancellable, modules: [workflow]}
+  - {name: start, kind: process.lua, source: file://start.lua, method: start}
+  - {name: send, kind: process.lua, source: file://start.lua, method: send}
+  - {name: boot, kind: process.lua, source: file://start.lua, method: boot}
+"""
+
+LIVE = """\
+  - {name: booter, kind: process.service, process: boot, host: procs, lifecycle: {auto_start: true}}
+"""
+
+WF = """\
+local workflow = require("workflow")
+
+local function waiter(customer, tier)
+  workflow.attrs({search = {customer = customer, tier = tier}})
+  local msg = process.inbox():receive()
+  return {customer = customer, topic = msg:topic(), payload = msg:payload():data()}
+end
+
+local function cancellable()
+  local ev = process.events():receive()
+  return {event = ev.kind}
+end
+
+return {waiter = waiter, cancellable = cancellable}
+"""
+
+START = """\
+local function start(specs)
+  for _, s in ipairs(specs) do
+    local _, err = process.with_options({["temporal.workflow.id"] = s.id}):spawn(s.entry, "app:wfs", table.unpack(s.args))
+    if err then error(err) end
+  end
+  return true
+end
+
+local function send(pid, topic, payload)
+  local ok, err = process.send(pid, topic, payload)
+  if not ok then error(err) end
+  return true
+end
+
+local function boot()  -- the live test: one workflow waiting for a signal
+  return start({{entry = "app:waiter", id = "live-1", args = {"carol", "gold"}}})
+end
+
+return {start = start, send = send, boot = boot}
+"""
+
+
+def make_project(root: Path, *, live: bool = False) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "_index.yaml").write_text(INDEX + (LIVE if live else ""))
+    (root / "wf.lua").write_text(WF)
+    (root / "start.lua").write_text(START)
+    return root
+
+
+def wippy(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wippy.cli", *args], capture_output=True, text=True,
+                          input=stdin, timeout=30)
+
+
+def read_run(root: Path, workflow_id: str) -> Any:
+    reader = JournalReader(str(root / "data/wf.db"))
+    try:
+        return reader.run(workflow_id)
+    finally:
+        reader.close()
+
+
+async def until(check: Any, timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+def start_workflows(root: Path, specs: list[dict[str, Any]], messages: list[tuple[str, str, Any]] = ()) -> None:
+    """Run the project in this process long enough to start ``specs`` and send ``messages``;
+    the workflows that are left waiting stay open in the store."""
+
+    async def main() -> None:
+        async with Runtime(load_project(root)) as rt:
+            await rt.run("app:start", specs)
+            for workflow_id, topic, payload in messages:
+                await rt.run("app:send", f"{{app:wfs|{workflow_id}}}", topic, payload)
+            ids = [s["id"] for s in specs]
+            done = {w for w, _, _ in messages}
+            # every workflow has got as far as it goes before the host stops
+            await until(lambda: all((r := read_run(root, i)) is not None and (
+                r.status == "completed" if i in done else len(r.history) >= (1 if r.entry == "app:waiter" else 0))
+                for i in ids))
+
+    asyncio.run(main())
+
+
+# Reading: list and show ------------------------------------------------------------------------
+def test_list_and_show(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    start_workflows(root, [
+        {"entry": "app:waiter", "id": "w-a", "args": ["alice", "gold"]},
+        {"entry": "app:waiter", "id": "w-b", "args": ["bob", "silver"]},
+    ], messages=[("w-b", "go", {"n": 2})])
+
+    table = wippy("workflows", "list", str(root))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:4] == ["WORKFLOW", "ID", "STATUS", "ENTRY"]
+    row_a = next(line for line in lines if line.startswith("w-a"))
+    row_b = next(line for line in lines if line.startswith("w-b"))
+    assert "running" in row_a and "app:waiter" in row_a and "customer=alice tier=gold" in row_a
+    assert "completed" in row_b and "customer=bob" in row_b
+    assert "2 workflows (1 running)" in table.stdout
+
+    def ids(*extra: str) -> list[str]:
+        out = wippy("workflows", "list", str(root), "--json", *extra)
+        assert out.returncode == 0, out.stderr
+        return [r["workflow_id"] for r in json.loads(out.stdout)]
+
+    assert ids("--status", "running") == ["w-a"]
+    assert ids("--attr", "customer=bob") == ["w-b"]
+    assert ids("--attr", "tier=gold", "--attr", "customer=alice") == ["w-a"]
+    none = wippy("workflows", "list", str(root), "--attr", "customer=zed")
+    assert none.returncode == 0 and "no workflows with customer=zed" in none.stdout
+
+    shown = wippy("workflows", "show", str(root), "w-b")
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "status    completed" in out and '"payload": {"n": 2}' in out and "history   2 records" in out
+    history = out[out.index("SEQ"):].splitlines()
+    assert history[0].split() == ["SEQ", "KIND", "OP", "KEY/REF", "VALUE"]
+    assert history[1].split()[:3] == ["0", "command", "workflow.attrs"]
+    assert history[2].split()[:6] == ["1", "input", "msg", "go", '{"n":', "2}"] and "from {app:procs|" in history[2]
+
+    missing = wippy("workflows", "show", str(root), "nope")
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr and "'nope'" in missing.stderr
+
+
+# Commands without a runtime: queued, carried out on the next start -------------------------------
+def test_commands_wait_in_the_store_until_the_host_starts(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    start_workflows(root, [
+        {"entry": "app:waiter", "id": "q-sig", "args": ["dora", "gold"]},
+        {"entry": "app:cancellable", "id": "q-cancel", "args": []},
+        {"entry": "app:waiter", "id": "q-term", "args": ["eve", "gold"]},
+    ])
+
+    sent = wippy("workflows", "signal", str(root), "q-sig", "go", '{"n": 1}', "--wait", "0")
+    assert sent.returncode == 0, sent.stderr
+    assert "queued" in sent.stdout and "app:wfs carries it out when it runs" in sent.stdout
+    assert wippy("workflows", "cancel", str(root), "q-cancel", "--reason", "cli says stop", "--wait", "0").returncode == 0
+    assert wippy("workflows", "terminate", str(root), "q-term", "--wait", "0").returncode == 0
+    shown = wippy("workflows", "show", str(root), "q-sig")
+    assert "pending   signal 'go' {\"n\": 1}" in shown.stdout
+
+    # refused at insert time: unknown workflow, bad input
+    unknown = wippy("workflows", "signal", str(root), "nope", "go", "--wait", "0")
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr and "'nope'" in unknown.stderr
+    big = wippy("workflows", "signal", str(root), "q-sig", "big", "-", "--wait", "0",
+                stdin=json.dumps("x" * (MAX_RECORD_BYTES + 10)))
+    assert big.returncode == 1 and "INVALID" in big.stderr and str(MAX_RECORD_BYTES) in big.stderr
+
+    async def restart() -> int:
+        async with Runtime(load_project(root)) as rt:
+            await until(lambda: all(read_run(root, i).status != "running" for i in ("q-sig", "q-cancel", "q-term")))
+            return rt.router.hosts["app:wfs"].recovered
+
+    assert asyncio.run(restart()) == 3
+    sig, cancel, term = (read_run(root, i) for i in ("q-sig", "q-cancel", "q-term"))
+    assert sig.status == "completed" and sig.result == {"customer": "dora", "topic": "go", "payload": {"n": 1}}
+    assert [r for r in sig.history if r.get("in") == "msg"] == [{"in": "msg", "topic": "go", "from": None, "v": {"n": 1}}]
+    assert cancel.status == "completed" and cancel.result == {"event": "CANCEL"}
+    event = next(r["event"] for r in cancel.history if r.get("in") == "event")
+    assert event["kind"] == "CANCEL" and event["reason"] == "cli says stop"
+    assert term.status == "terminated" and term.error.kind == "CANCELED"
+    conn = sqlite3.connect(root / "data/wf.db")
+    assert conn.execute("SELECT COUNT(*) FROM commands").fetchone() == (0,)  # each carried out once
+    conn.close()
+
+    closed = wippy("workflows", "signal", str(root), "q-sig", "go", "--wait", "0")
+    assert closed.returncode == 1 and "is completed" in closed.stderr
+
+
+def test_bad_arguments_exit_2_before_touching_the_store(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    bad_json = wippy("workflows", "signal", str(root), "w", "go", "{oops")
+    assert bad_json.returncode == 2 and "not valid JSON" in bad_json.stderr
+    reserved = wippy("workflows", "signal", str(root), "w", "@exit", "1")
+    assert reserved.returncode == 2 and "'@exit'" in reserved.stderr
+    bad_attr = wippy("workflows", "list", str(root), "--attr", "customer")
+    assert bad_attr.returncode == 2 and "KEY=VALUE" in bad_attr.stderr
+    assert not (root / "data").exists()
+
+
+def test_choosing_the_store(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    index = root / "_index.yaml"
+    index.write_text(index.read_text() + "  - {name: other, kind: workflow.host, store: other.db}\n")
+    with pytest.raises(_Fail, match="several workflow hosts.*--host"):
+        find_store(str(root), None)
+    assert find_store(str(root), "other").path == str(root / "other.db")
+    assert find_store(str(root), "app:wfs").path == str(root / "data/wf.db")
+    with pytest.raises(_Fail, match="no workflow.host 'nope'.*app:other, app:wfs"):
+        find_store(str(root), "nope")
+    index.write_text(index.read_text().replace("store: other.db", "store: data/wf.db"))
+    assert find_store(str(root), None).hosts == ["app:other", "app:wfs"]  # one shared store: fine
+    index.write_text(INDEX.replace("store: data/wf.db", 'store: ":memory:"'))
+    with pytest.raises(_Fail, match="in memory"):
+        find_store(str(root), None)
+    index.write_text("namespace: app\nentries:\n  - {name: procs, kind: process.host}\n")
+    with pytest.raises(_Fail, match="no workflow.host entry"):
+        find_store(str(root), None)
+
+    empty = wippy("workflows", "list", str(make_project(tmp_path / "fresh")))
+    assert empty.returncode == 0 and "no workflows in" in empty.stdout  # the host never ran
+
+
+# Live: `wippy run` in one process, `wippy workflows signal` from another ---------------------------
+class Running:
+    """``wippy run DIR`` in a subprocess, its output collected line by line."""
+
+    def __init__(self, root: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "wippy.cli", "run", str(root)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the output of wippy run:\n" + "\n".join(self.lines))
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            code = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(timeout=5)
+        return code
+
+
+def test_signal_from_another_process_completes_a_workflow_of_a_running_host(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", live=True)
+
+    first = Running(root)  # starts live-1, which waits for a signal
+    try:
+        first.wait_for("press Ctrl-C")
+        deadline = time.monotonic() + 10
+        while (run := read_run(root, "live-1") if (root / "data/wf.db").exists() else None) is None \
+                or len(run.history) < 1:
+            assert time.monotonic() < deadline, "live-1 did not start"
+            time.sleep(0.05)
+    finally:
+        assert first.stop() == 0
+    assert "wippy: app:wfs resumed 0 open workflows" in first.lines
+
+    second = Running(root)
+    try:
+        second.wait_for("press Ctrl-C")
+        assert "wippy: app:wfs resumed 1 open workflow" in second.lines
+        sent = wippy("workflows", "signal", str(root), "live-1", "go", '{"from": "cli"}')
+        assert sent.returncode == 0, sent.stderr
+        assert "carried out by the running host app:wfs" in sent.stdout
+        deadline = time.monotonic() + 10
+        while True:
+            shown = wippy("workflows", "show", str(root), "live-1", "--json")
+            assert shown.returncode == 0, shown.stderr
+            data = json.loads(shown.stdout)
+            if data["status"] == "completed":
+                break
+            assert time.monotonic() < deadline, f"live-1 is still {data['status']}"
+            time.sleep(0.1)
+    finally:
+        assert second.stop() == 0
+    assert data["result"] == {"customer": "carol", "payload": {"from": "cli"}, "topic": "go"}
+    assert data["pending"] == []
+    assert [h for h in data["history"] if h.get("in") == "msg"] == [
+        {"in": "msg", "topic": "go", "from": None, "v": {"from": "cli"}}]
