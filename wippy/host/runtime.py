@@ -151,6 +151,12 @@ def _register_builtin_services() -> None:
         register_service_kind("process.host", ProcessHost)
     if "workflow.host" not in SERVICE_KINDS:
         register_service_kind("workflow.host", WorkflowHost)
+    if "temporal.client" not in SERVICE_KINDS:
+        from wippy.providers.temporal.client import TemporalClientService
+        from wippy.providers.temporal.worker import TemporalWorkerHost
+
+        register_service_kind("temporal.client", TemporalClientService)
+        register_service_kind("temporal.worker", TemporalWorkerHost)
     if "process.service" not in SERVICE_KINDS:
         from wippy.host.supervisor import Supervisor
 

@@ -152,7 +152,7 @@ for _spec in (
         starts_after=("host",),
     ),
     KindSpec("workflow.host", validate=_store, supported=False, description="embedded durable workflow host"),
-    KindSpec("temporal.client", supported=False, description="Temporal server connection"),
+    KindSpec("temporal.client", description="Temporal server connection"),
     KindSpec(
         "temporal.worker",
         validate=_require_ref("client", ("temporal.client",)),

@@ -88,7 +88,6 @@ function D.start_options()
   assert(none2 == nil and err2 ~= nil, "execution_error_when_already_started must refuse")
 
   -- terminate_existing: the first run ends with an error, a new run takes the ID
-  print("before terminate_existing")
   local pid3 = assert(with({ ["temporal.workflow.id_conflict_policy"] = "terminate_existing" })
     :spawn_monitored("conf:wf_waiter", WORKER, "third"))
   local ev = next_event("EXIT")
@@ -97,7 +96,6 @@ function D.start_options()
   ev = next_event("EXIT")
   assert(ev.result.value.input == "third" and ev.result.value.topic == "stop", "the new run completed")
 
-  print("after terminate_existing")
   -- reuse policies once the ID is closed
   local none4, err4 = with({ ["temporal.workflow.id_reuse_policy"] = "reject_duplicate" })
     :spawn("conf:wf_waiter", WORKER)
@@ -129,7 +127,6 @@ function D.watch()
   assert(ev.from == pid2 and ev.result.value.input == "late-monitor")
 
   -- unmonitor: no event any more
-  print("before terminate_existing")
   local pid3 = assert(process.spawn_monitored("conf:wf_waiter", WORKER, "unmonitored"))
   assert(process.unmonitor(pid3))
   assert(process.send(pid3, "stop"))
@@ -170,7 +167,6 @@ function D.stop_workflows()
   assert(ev.result.value.cleanup == key .. ".cleanup")
 
   -- one that ignores CANCEL is terminated at the deadline
-  print("before terminate_existing")
   local pid3 = assert(process.spawn_monitored("conf:wf_waiter", WORKER, "ignores-cancel"))
   assert(process.cancel(pid3, "30ms"))
   ev = next_event("EXIT")

@@ -96,7 +96,7 @@ class ActivityRunner:
             wf.input({"in": "done", "ref": op.seq, "e": err})
             return
         state = _Attempts(policy, start_to_close, time.monotonic() + total if total else None)
-        self._live[(wf.pid, op.seq)] = state
+        self._live[(wf.run.run_id, op.seq)] = state
         self._attempt(wf, op, state)
 
     def _attempt(self, wf: Workflow, op: Op, state: _Attempts) -> None:
@@ -144,7 +144,7 @@ class ActivityRunner:
         self._finish(wf, op, None, error)
 
     def _finish(self, wf: Workflow, op: Op, value: Any, error: WippyError | None) -> None:
-        self._live.pop((wf.pid, op.seq), None)
+        self._live.pop((wf.run.run_id, op.seq), None)
         record: dict[str, Any] = {"in": "done", "ref": op.seq}
         if error is not None:
             record["e"] = error
@@ -153,7 +153,7 @@ class ActivityRunner:
         wf.input(record)
 
     def cancel(self, wf: Workflow, op: Op) -> None:
-        state = self._live.pop((wf.pid, op.seq), None)
+        state = self._live.pop((wf.run.run_id, op.seq), None)
         if state is None:
             return
         if state.timer is not None:

@@ -280,8 +280,10 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             if target.kind == "workflow.host":
                 seq = wf.seq
                 child_id = str(options.get("temporal.workflow.id") or child_name or f"{wf.workflow_id}/{seq}")
+                # A child workflow always reports its end to its parent (an EXIT event), as
+                # Temporal children do: the docs wait for it after a plain process.spawn.
                 record = {"op": "process.spawn", "key": entry_id, "host": target_host, "child": child_id,
-                          "pid": make_pid(target_host, child_id), "mode": mode, "args": packed_args(vm, args),
+                          "pid": make_pid(target_host, child_id), "mode": mode | 1, "args": packed_args(vm, args),
                           "ctx": context, "opts": options, "msgs": messages}
                 wf.record(record)
                 wf.effect(lambda: host.ensure_child(wf, record, None, None))
@@ -455,8 +457,9 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             run.memo = {**run.memo, **to_python(memo, "memo")}
         if found is None:
             wf.record({"op": "workflow.attrs"})
-            search_now, memo_now = dict(run.search), dict(run.memo)
-            wf.effect(lambda: host.journal.set_attrs(run.run_id, search_now, memo_now))
+            # a write to the run itself, not an outside effect: queued behind the record, so
+            # it is in the store no later than anything the workflow does next (its close)
+            host.journal.set_attrs(run.run_id, dict(run.search), dict(run.memo))
         return (True,)
 
     def history_length(task: LuaTask) -> Any:

@@ -54,7 +54,7 @@ class WorkflowHost(HostProvider):
         self.activities = ActivityRunner(self)
         self.recovered = 0
         self.mailbox = Mailbox(self)  # commands from `wippy workflows signal|cancel|terminate`
-        self._timers: dict[str, dict[int, asyncio.TimerHandle]] = {}  # pid -> op seq -> handle
+        self._timers: dict[str, dict[int, asyncio.Handle]] = {}  # run ID -> op seq -> handle
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -96,7 +96,8 @@ class WorkflowHost(HostProvider):
         return wf
 
     def forget(self, proc: Any) -> None:
-        self.workflows.pop(proc.pid, None)
+        if self.workflows.get(proc.pid) is proc:  # a terminate_existing start may already own the PID
+            del self.workflows[proc.pid]
         self.drop_timers(proc)
 
     def barrier(self) -> asyncio.Future[None]:
@@ -260,7 +261,7 @@ class WorkflowHost(HostProvider):
         self._schedule(wf, op, op.record["at"])
 
     def _schedule(self, wf: Workflow, op: Op, at: int) -> None:
-        timers = self._timers.setdefault(wf.pid, {})
+        timers = self._timers.setdefault(wf.run.run_id, {})
         old = timers.pop(op.seq, None)
         if old is not None:
             old.cancel()
@@ -268,7 +269,7 @@ class WorkflowHost(HostProvider):
         timers[op.seq] = self.runtime.scheduler.loop.call_later(delay, self._timer_fired, wf, op, at)
 
     def _timer_fired(self, wf: Workflow, op: Op, at: int) -> None:
-        self._timers.get(wf.pid, {}).pop(op.seq, None)
+        self._timers.get(wf.run.run_id, {}).pop(op.seq, None)
         if wf.ops.get(op.seq) is not op:
             return
         wf.input({"in": "done", "ref": op.seq})
@@ -277,7 +278,7 @@ class WorkflowHost(HostProvider):
             self._schedule(wf, op, at + every)
 
     def drop_timers(self, wf: Workflow) -> None:
-        for handle in self._timers.pop(wf.pid, {}).values():
+        for handle in self._timers.pop(wf.run.run_id, {}).values():
             handle.cancel()
 
     def start_activity(self, wf: Workflow, op: Op) -> None:
@@ -285,7 +286,7 @@ class WorkflowHost(HostProvider):
         self.activities.start(wf, op)
 
     def cancel_op(self, wf: Workflow, op: Op) -> None:
-        handle = self._timers.get(wf.pid, {}).pop(op.seq, None)
+        handle = self._timers.get(wf.run.run_id, {}).pop(op.seq, None)
         if handle is not None:
             handle.cancel()
         self.activities.cancel(wf, op)

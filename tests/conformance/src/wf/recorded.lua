@@ -71,15 +71,36 @@ function W.recorded(input)
   return { trace = trace, values = values, more = more }
 end
 
+-- A child that stops at a gate: one step, a checkpoint, then wait for "go".
+function W.gated(key)
+  local r = funcs.call("conf:step", key, 1)
+  gate(key)
+  return { step = r.name }
+end
+
+-- A parent of two gated children with known IDs: one run with exec, one spawned.
+function W.gated_parent(input)
+  local first, err = process.with_options({ ["temporal.workflow.id"] = input.child_id })
+    :exec("conf:wf_gated", "conf:worker", input.key)
+  if err then return nil, err end
+  local events = process.events()
+  local pid = process.with_options({ ["temporal.workflow.id"] = input.child_id .. "-spawned" })
+    :spawn("conf:wf_gated", "conf:worker", input.key .. ".spawned")
+  local ev = events:receive()
+  local last = funcs.call("conf:step", input.key .. ".parent", 1)
+  return { exec = first, spawn = ev.result.value, spawn_from = ev.from == pid, last = last.name }
+end
+
 -- Coroutines, channels, select and timers interleaved; returns the order things happened.
 -- The timers are all armed up front (out of due order), so each fires at a fixed point in
--- time however often the runtime restarts; everything else follows from them.
+-- time however often the runtime restarts, and timers that fall due while the runtime is
+-- down fire in due order when it is back; everything else follows from them.
 function W.interleave()
   local trace = {}
   local function log(s) trace[#trace + 1] = s end
   local t90 = time.after("90ms")
   local t30 = time.after("30ms")
-  local t120 = time.after("120ms")
+  local t400 = time.after("400ms")
   local t60 = time.after("60ms")
   local jobs, results, done = channel.new(), channel.new(2), channel.new(4)
   for w = 1, 2 do
@@ -106,7 +127,7 @@ function W.interleave()
   end)
   local finished, timer_seen = 0, false
   while finished < 3 or not timer_seen do
-    local r = channel.select({ results:case_receive(), done:case_receive(), t120:case_receive() })
+    local r = channel.select({ results:case_receive(), done:case_receive(), t400:case_receive() })
     if r.channel == results then
       log("result " .. r.value)
     elseif r.channel == done then
@@ -114,7 +135,7 @@ function W.interleave()
       log("done " .. r.value)
     else
       timer_seen = true
-      log("t120")
+      log("t400")
     end
   end
   local left = channel.select({ results:case_receive(), default = true })

@@ -1,0 +1,1 @@
+"""``temporal.client`` and ``temporal.worker``: Lua workflows on a real Temporal server."""

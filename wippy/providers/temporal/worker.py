@@ -1,0 +1,386 @@
+"""``temporal.worker``: a Temporal worker whose workflows are Lua, plus the host provider
+that lets ordinary processes spawn, signal, monitor and link those workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import activity
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from wippy.actors.scheduler import Dispatcher
+from wippy.errors import ALREADY_EXISTS, CANCELED, INVALID, NOT_FOUND, UNAVAILABLE, WippyError
+from wippy.host.router import make_pid, parse_pid
+from wippy.providers.base import ExitResult, HostProvider, SpawnRequest
+from wippy.providers.temporal.client import TemporalClientService
+from wippy.providers.temporal.context import CONTEXT, activity_context
+from wippy.providers.temporal.failures import from_failure, to_application_error
+from wippy.providers.temporal.workflow import CANCEL_SIGNAL, EVENT_SIGNAL, WORKERS, LuaWorkflow
+from wippy.providers.workflow.dispatch import new_workflow_id, packed_args
+from wippy.providers.workflow.options import StartOptions
+
+if TYPE_CHECKING:
+    from wippy.host.runtime import Runtime
+    from wippy.registry import Entry
+
+log = logging.getLogger("wippy.temporal")
+
+_CONFLICT = {"use_existing": WorkflowIDConflictPolicy.USE_EXISTING, "fail": WorkflowIDConflictPolicy.FAIL,
+             "terminate_existing": WorkflowIDConflictPolicy.TERMINATE_EXISTING}
+_REUSE = {"allow_duplicate": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+          "allow_duplicate_failed_only": WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          "reject_duplicate": WorkflowIDReusePolicy.REJECT_DUPLICATE}
+_WORKER_OPTIONS = {
+    "max_concurrent_activities": "max_concurrent_activities",
+    "max_concurrent_workflow_tasks": "max_concurrent_workflow_tasks",
+    "max_concurrent_local_activities": "max_concurrent_local_activities",
+    "max_concurrent_workflow_task_polls": "max_concurrent_workflow_task_polls",
+    "max_concurrent_activity_task_polls": "max_concurrent_activity_task_polls",
+    "max_activities_per_second": "max_activities_per_second",
+    "max_task_queue_activities_per_second": "max_task_queue_activities_per_second",
+    "identity": "identity",
+    "build_id": "build_id",
+    "max_cached_workflows": "max_cached_workflows",
+}
+
+
+def typed_search_attributes(values: dict[str, Any]) -> TypedSearchAttributes:
+    pairs: list[SearchAttributePair[Any]] = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_bool(key), value))
+        elif isinstance(value, int):
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_int(key), value))
+        elif isinstance(value, float):
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_float(key), value))
+        else:
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(key), str(value)))
+    return TypedSearchAttributes(pairs)
+
+
+class TemporalWorkerHost(HostProvider):
+    kind = "temporal.worker"
+
+    def __init__(self, runtime: Runtime, entry: Entry) -> None:
+        super().__init__(runtime, entry)
+        client_id = entry.resolve(str(entry.data.get("client", "")))
+        self.client_id = client_id
+        self.task_queue = str(entry.data.get("task_queue", "default"))
+        self.worker: Worker | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ops: set[asyncio.Task[Any]] = set()
+        self._last: asyncio.Future[Any] | None = None
+        self._watchers: dict[str, dict[str, set[str]]] = {}  # pid -> {"monitors", "links"}
+        self._watch_tasks: dict[str, asyncio.Task[None]] = {}
+        self._starting: dict[str, asyncio.Future[Any]] = {}  # pid -> its start, while in flight
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.runtime.dispatcher  # only used by in-thread workflows, which build their own
+
+    def _client_service(self) -> TemporalClientService:
+        service = self.runtime.lifecycle.services.get(self.client_id)
+        if not isinstance(service, TemporalClientService):
+            raise WippyError(UNAVAILABLE, f"{self.host_id}: client {self.client_id} is not started")
+        return service
+
+    # Lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        service = self._client_service()
+        self.task_queue = service.settings.tq_prefix + self.task_queue
+        self.runtime.router.add_host(self)
+        self.running = True
+        WORKERS[self.task_queue] = self
+        self._task = asyncio.create_task(self._run(service), name=f"temporal worker {self.host_id}")
+        self._task.add_done_callback(self._worker_ended)
+
+    def _worker_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: the Temporal worker stopped: %s", self.host_id, task.exception(),
+                      exc_info=task.exception())
+
+    async def _run(self, service: TemporalClientService) -> None:
+        client = await service.connected()
+        options = {dst: self.entry.data.get("worker_options", {}).get(src)
+                   for src, dst in _WORKER_OPTIONS.items() if src in (self.entry.data.get("worker_options") or {})}
+        workflows = [LuaWorkflow]
+        activities = [self._activity(), *self._local_activities()]
+        self.worker = Worker(
+            client, task_queue=self.task_queue, workflows=workflows, activities=activities,
+            workflow_runner=UnsandboxedWorkflowRunner(),  # the client's interceptors apply too
+            workflow_task_executor=concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wippy-wf"),
+            **options,
+        )
+        log.info("%s: polling task queue %s", self.host_id, self.task_queue)
+        await self.worker.run()
+
+    async def stop(self, timeout: float) -> None:
+        self.running = False
+        WORKERS.pop(self.task_queue, None)
+        if self.worker is not None:
+            try:
+                await asyncio.wait_for(self.worker.shutdown(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("%s: worker did not shut down within %gs", self.host_id, timeout)
+        for task in [*self._ops, *self._watch_tasks.values(), *([self._task] if self._task else [])]:
+            task.cancel()
+        for task in [*self._ops, *self._watch_tasks.values(), *([self._task] if self._task else [])]:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.runtime.router.remove_host(self.host_id)
+
+    # Activities ------------------------------------------------------------------------------
+    def _activity(self) -> Any:
+        runtime = self.runtime
+
+        @activity.defn(dynamic=True)
+        async def run_function(args: Sequence[RawValue]) -> Any:
+            name = activity.info().activity_type
+            conv = activity.payload_converter()
+            values = [conv.from_payload(a.payload) for a in args]
+            return await call_function(runtime, name, values, activity_context())
+
+        return run_function
+
+    def _local_activities(self) -> list[Any]:
+        runtime = self.runtime
+        router = runtime.router
+
+        @activity.defn(name="wippy.send")
+        async def send(dest: str, topic: str, payload: Any, sender: str | None) -> bool:
+            router.send(dest, topic, runtime.vm.to_lua(payload, "message"), sender)
+            return True
+
+        @activity.defn(name="wippy.spawn")
+        async def spawn(entry: str, host: str, mode: int, context: dict[str, Any], options: dict[str, Any],
+                        name: str | None, messages: list[Any], args: list[Any], parent: str) -> str:
+            target = router.host_for_spawn(host, {e.id: e.kind for e in runtime.registry})
+            request = SpawnRequest(entry, runtime.lua_args(args), parent=parent, context=context, options=options,
+                                   name=name, messages=[(t, runtime.vm.to_lua(p)) for t, p in messages],
+                                   monitor=bool(mode & 1), link=bool(mode & 2))
+            return target.spawn(request)
+
+        @activity.defn(name="wippy.control")
+        async def control(op: str, args: list[Any], caller: str) -> Any:
+            try:
+                if op == "lookup":
+                    return router.names.get(args[0])
+                if op == "register":
+                    router.register(args[0], args[1] if len(args) > 1 and args[1] else caller)
+                    return True
+                if op == "unregister":
+                    return router.unregister(args[0])
+                target = router.resolve(args[0])
+                host = router.host_of(target)
+                if op == "terminate":
+                    return bool(host and host.terminate(target, None))
+                if op == "cancel":
+                    deadline = args[1] if len(args) > 1 and isinstance(args[1], (int, float)) else 5000
+                    reason = args[2] if len(args) > 2 and isinstance(args[2], str) else "canceled"
+                    return bool(host and host.cancel(target, caller, reason, deadline / 1000))
+                if op in ("monitor", "link"):
+                    return router.watch(target, caller, link=op == "link")
+                if op in ("unmonitor", "unlink"):
+                    router.unwatch(target, caller, link=op == "unlink")
+                    return True
+            except WippyError as err:
+                raise to_application_error(err) from None
+            raise to_application_error(WippyError(INVALID, f"unknown control operation {op}"))
+
+        return [send, spawn, control]
+
+    # Host provider -----------------------------------------------------------------------------
+    async def _client(self) -> Any:
+        service = self._client_service()
+        return await service.connected(service.settings.connection_timeout)
+
+    def _background(self, coro: Any) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self._ops.add(task)
+        task.add_done_callback(self._ops.discard)
+        self._last = task
+        return task
+
+    def barrier(self) -> Any:
+        last, self._last = self._last, None
+        return last
+
+    async def handle(self, pid: str) -> WorkflowHandle[Any, Any]:
+        _, workflow_id = parse_pid(pid)
+        return (await self._client()).get_workflow_handle(workflow_id)
+
+    def spawn(self, request: SpawnRequest) -> str:
+        if not self.running:
+            raise WippyError(UNAVAILABLE, f"host {self.host_id} is not running", retryable=True)
+        entry = self.runtime.registry.get(request.entry_id)
+        if entry is None:
+            raise WippyError(NOT_FOUND, f"workflow {request.entry_id} not found", retryable=False)
+        if entry.kind != "workflow.lua":
+            raise WippyError(INVALID, f"{entry.id} is a {entry.kind} entry; only workflow.lua entries run on "
+                                      f"{self.host_id} (a temporal.worker)", retryable=False)
+        options = StartOptions.parse(request.options)
+        workflow_id = options.workflow_id or request.name or new_workflow_id()
+        vm = self.runtime.vm
+        args = packed_args(vm, request.args)
+        messages = [(topic, vm.to_python(payload, "message")) for topic, payload in request.messages]
+        raw = options.raw
+        kwargs: dict[str, Any] = {
+            "id": workflow_id, "task_queue": raw.get("temporal.workflow.task_queue") or self.task_queue,
+            "id_conflict_policy": _CONFLICT[options.conflict_policy],
+            "id_reuse_policy": _REUSE[options.reuse_policy],
+        }
+        for key, name in (("execution_timeout", "execution_timeout"), ("run_timeout", "run_timeout"),
+                          ("start_delay", "start_delay")):
+            value = getattr(options, key)
+            if value:
+                kwargs[name] = timedelta(seconds=value)
+        if options.memo:
+            kwargs["memo"] = options.memo
+        if options.search:
+            kwargs["search_attributes"] = typed_search_attributes(options.search)
+        if raw.get("temporal.workflow.cron_schedule"):
+            kwargs["cron_schedule"] = str(raw["temporal.workflow.cron_schedule"])
+        policy = raw.get("temporal.workflow.retry_policy")
+        if isinstance(policy, dict):
+            kwargs["retry_policy"] = TemporalRetryPolicy(maximum_attempts=int(policy.get("maximum_attempts", 0)))
+        pid = make_pid(self.host_id, workflow_id)
+        context = dict(request.context)
+
+        async def start() -> str:
+            CONTEXT.set(context)
+            client = await self._client()
+            try:
+                handle = await client.start_workflow(entry.id, args=args, **kwargs)
+            except RPCError as exc:
+                raise WippyError(UNAVAILABLE, f"cannot start {entry.id}: {exc}") from None
+            except Exception as exc:
+                if "already" in str(exc).lower():
+                    raise WippyError(ALREADY_EXISTS, f"workflow {workflow_id} is already running") from None
+                raise
+            for topic, payload in messages:
+                await handle.signal(topic, args=[payload, request.parent])
+            return pid
+
+        self._starting[pid] = self._background(start())
+        self._starting[pid].add_done_callback(lambda _f: self._starting.pop(pid, None))
+        if request.parent is not None and (request.monitor or request.link):
+            if request.monitor:
+                self.add_watcher(pid, request.parent, link=False)
+            if request.link:
+                self.add_watcher(pid, request.parent, link=True)
+                self.runtime.router.watch(request.parent, pid, link=True)
+        return pid
+
+    def deliver(self, pid: str, topic: str, payload: Any, sender: str | None) -> bool:
+        value = self.runtime.vm.to_python(payload, "message")
+        self._background(self._signal(pid, topic, [value, sender]))
+        return True
+
+    async def _signal(self, pid: str, name: str, args: list[Any]) -> None:
+        await (await self.handle(pid)).signal(name, args=args)
+
+    def deliver_event(self, pid: str, event: dict[str, Any]) -> bool:
+        vm = self.runtime.vm
+        plain = {k: v for k, v in event.items() if k != "result"}
+        if "result" in event:
+            plain["result"] = {"value": vm.to_python(event["result"]["value"]),
+                               "error": vm.to_python(event["result"]["error"])}
+        self._background(self._signal(pid, EVENT_SIGNAL, [plain]))
+        return True
+
+    def terminate(self, pid: str, error: Any) -> bool:
+        reason = "terminated"
+        if error is not None:
+            reason = str(self.runtime.vm.to_python(error))
+        self._background(self._terminate(pid, reason))
+        return True
+
+    async def _terminate(self, pid: str, reason: str) -> None:
+        await (await self.handle(pid)).terminate(reason=reason)
+
+    def cancel(self, pid: str, sender: str | None, reason: str, deadline: float) -> bool:
+        self._background(self._signal(
+            pid, CANCEL_SIGNAL, [{"from": sender, "reason": reason, "deadline": int(deadline * 1000)}]))
+        loop = asyncio.get_running_loop()
+        loop.call_later(deadline, lambda: self._background(self._terminate_if_running(pid, reason)))
+        return True
+
+    async def _terminate_if_running(self, pid: str, reason: str) -> None:
+        try:
+            await self._terminate(pid, f"cancel deadline passed ({reason})")
+        except RPCError:
+            pass  # already finished
+
+    # Monitors and links of ordinary processes --------------------------------------------------
+    def add_watcher(self, pid: str, watcher: str, link: bool) -> bool:
+        group = self._watchers.setdefault(pid, {"monitors": set(), "links": set()})
+        group["links" if link else "monitors"].add(watcher)
+        if pid not in self._watch_tasks:
+            task = asyncio.ensure_future(self._await_exit(pid))
+            self._watch_tasks[pid] = task
+        return True
+
+    def remove_watcher(self, pid: str, watcher: str, link: bool) -> None:
+        group = self._watchers.get(pid)
+        if group is not None:
+            group["links" if link else "monitors"].discard(watcher)
+
+    async def _await_exit(self, pid: str) -> None:
+        vm = self.runtime.vm
+        try:
+            starting = self._starting.get(pid)
+            if starting is not None:
+                await starting
+            value = await (await self.handle(pid)).result()
+            result = ExitResult(value=vm.to_lua(value))
+        except WorkflowFailureError as exc:
+            result = ExitResult(error=vm.to_lua(from_failure(exc.cause or exc)))
+        except RPCError as exc:
+            result = ExitResult(error=vm.to_lua(WippyError(NOT_FOUND, f"workflow {pid}: {exc}")))
+        except WippyError as err:  # the start itself failed
+            result = ExitResult(error=vm.to_lua(err))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            result = ExitResult(error=vm.to_lua(WippyError(CANCELED, f"workflow {pid} ended: {exc}")))
+        self._watch_tasks.pop(pid, None)
+        group = self._watchers.pop(pid, {"monitors": set(), "links": set()})
+        self.runtime.router.exited(pid, result, group["monitors"], group["links"])
+
+
+async def call_function(runtime: Runtime, name: str, values: list[Any], context: dict[str, Any]) -> Any:
+    """Run a function entry on the main runtime; raise its error as an ApplicationError."""
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[Any] = loop.create_future()
+    vm = runtime.vm
+
+    def done(ok: bool, value: Any) -> None:
+        if outcome.done():
+            return
+        converted = vm.to_python(value, "result" if ok else "error")
+        if ok:
+            outcome.set_result(converted)
+        else:
+            outcome.set_exception(to_application_error(converted))
+
+    try:
+        call = runtime.functions.start(name, runtime.lua_args(values), context, None, done)
+    except WippyError as err:
+        raise to_application_error(err) from None
+    try:
+        return await outcome
+    except asyncio.CancelledError:
+        call.close()
+        raise
