@@ -8,6 +8,7 @@ Workers wait for :meth:`connected`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -144,10 +145,8 @@ class TemporalClientService:
     async def stop(self, timeout: float) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._task = None
 
     async def connected(self, timeout: float | None = None) -> Client:
@@ -155,7 +154,7 @@ class TemporalClientService:
         assert self._ready is not None, f"{self.entry.id} is not started"
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.require()  # raises with the last connection error
         assert self.client is not None
         return self.client

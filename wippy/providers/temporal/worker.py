@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -12,9 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.common import RawValue, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    RawValue,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -130,15 +137,13 @@ class TemporalWorkerHost(HostProvider):
         if self.worker is not None:
             try:
                 await asyncio.wait_for(self.worker.shutdown(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("%s: worker did not shut down within %gs", self.host_id, timeout)
         for task in [*self._ops, *self._watch_tasks.values(), *([self._task] if self._task else [])]:
             task.cancel()
         for task in [*self._ops, *self._watch_tasks.values(), *([self._task] if self._task else [])]:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
         self.runtime.router.remove_host(self.host_id)
 
     # Activities ------------------------------------------------------------------------------
