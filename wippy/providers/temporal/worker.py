@@ -323,10 +323,8 @@ class TemporalWorkerHost(HostProvider):
         return True
 
     async def _terminate_if_running(self, pid: str, reason: str) -> None:
-        try:
+        with contextlib.suppress(RPCError):  # already finished
             await self._terminate(pid, f"cancel deadline passed ({reason})")
-        except RPCError:
-            pass  # already finished
 
     # Monitors and links of ordinary processes --------------------------------------------------
     def add_watcher(self, pid: str, watcher: str, link: bool) -> bool:
