@@ -16,7 +16,7 @@ class Actor:
 
     Subclasses decide what a finished task means (``task_finished``)."""
 
-    __slots__ = ("runtime", "scheduler", "dispatcher", "context", "tasks", "_cleanups", "_next_cleanup", "closed", "__weakref__")
+    __slots__ = ("runtime", "scheduler", "dispatcher", "context", "tasks", "_cleanups", "_next_cleanup", "closed", "_prune_at", "__weakref__")
 
     profile: bytes = b"function"
 
@@ -26,6 +26,7 @@ class Actor:
         self.dispatcher = dispatcher
         self.context: dict[str, Any] = context or {}
         self.tasks: list[LuaTask] = []
+        self._prune_at = 16
         self._cleanups: dict[int, Callable[[], None]] | None = None  # made on first use
         self._next_cleanup = 0
         self.closed = False
@@ -33,8 +34,9 @@ class Actor:
     def spawn_task(self, fn: Any, *args: Any, name: str = "main") -> LuaTask:
         task = LuaTask(self, self.runtime.vm.new_thread(fn, *args), name)
         tasks = self.tasks
-        if len(tasks) > 8:  # drop finished coroutines so long-lived actors do not grow
+        if len(tasks) >= self._prune_at:  # drop finished coroutines; amortised O(1) per spawn
             self.tasks = tasks = [t for i, t in enumerate(tasks) if i == 0 or not t.finished]
+            self._prune_at = max(16, 2 * len(tasks))
         tasks.append(task)
         return task
 

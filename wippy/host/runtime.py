@@ -151,16 +151,25 @@ def _register_builtin_services() -> None:
         register_service_kind("process.host", ProcessHost)
     if "workflow.host" not in SERVICE_KINDS:
         register_service_kind("workflow.host", WorkflowHost)
-    if "temporal.client" not in SERVICE_KINDS:
-        from wippy.providers.temporal.client import TemporalClientService
-        from wippy.providers.temporal.worker import TemporalWorkerHost
-
-        register_service_kind("temporal.client", TemporalClientService)
-        register_service_kind("temporal.worker", TemporalWorkerHost)
+    if "temporal.client" not in SERVICE_KINDS:  # imported on first use: temporalio is large
+        register_service_kind("temporal.client", _temporal_client)
+        register_service_kind("temporal.worker", _temporal_worker)
     if "process.service" not in SERVICE_KINDS:
         from wippy.host.supervisor import Supervisor
 
         register_service_kind("process.service", Supervisor)
+
+
+def _temporal_client(runtime: Runtime, entry: Any) -> Any:
+    from wippy.providers.temporal.client import TemporalClientService
+
+    return TemporalClientService(runtime, entry)
+
+
+def _temporal_worker(runtime: Runtime, entry: Any) -> Any:
+    from wippy.providers.temporal.worker import TemporalWorkerHost
+
+    return TemporalWorkerHost(runtime, entry)
 
 
 def _display_path(path: Path, root: Path) -> str:

@@ -114,8 +114,13 @@ class WorkflowHost(HostProvider):
             raise WippyError(INVALID, f"{entry.id} is a {entry.kind} entry; only workflow.lua entries run on "
                                       f"{self.host_id} (a workflow.host)", retryable=False)
         options = StartOptions.parse(request.options)
-        workflow_id = options.workflow_id or request.name or new_workflow_id()
-        existing = self.journal.latest_run(workflow_id)
+        explicit = options.workflow_id or request.name
+        workflow_id = explicit or new_workflow_id()
+        running_now = self.workflows.get(make_pid(self.host_id, workflow_id))
+        # A generated ID is new; an explicit one may name a run that is live in memory (and
+        # perhaps not yet committed) or stored from an earlier life of the host.
+        existing = running_now.run if running_now is not None else (
+            self.journal.latest_run(workflow_id) if explicit else None)
         vm = self.runtime.vm
         messages = [(topic, vm.to_python(payload, "message")) for topic, payload in request.messages]
         for topic, payload in messages:  # before anything starts: a start message must fit the history
