@@ -31,91 +31,185 @@ if TYPE_CHECKING:
 log = logging.getLogger("wippy.temporal")
 
 _ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):([0-9]{1,5})$")
+AUTH_TYPES = ("none", "api_key", "mtls")
+FIRST_ATTEMPT_WAIT = 5.0  # seconds start() waits for a first connection attempt, at most
 
 
-def expand_env(value: Any, where: str) -> Any:
-    """Replace ``${env:NAME}`` placeholders; a missing variable is an error naming it."""
+def _fail(entry_id: str, field: str, problem: str) -> WippyError:
+    return WippyError(INVALID, f"{entry_id}: {field}: {problem}", retryable=False)
+
+
+def expand_env(value: Any, where: str, path: str = "") -> Any:
+    """Replace ``${env:NAME}`` placeholders; a missing variable is an error naming the
+    entry (``where``), the field and the variable."""
     if isinstance(value, str):
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in os.environ:
-                raise WippyError(INVALID, f"{where}: environment variable {name} is not set")
+                raise _fail(where, path or "value", f"environment variable {name} is not set")
             return os.environ[name]
 
         return _ENV.sub(sub, value)
     if isinstance(value, dict):
-        return {k: expand_env(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: expand_env(v, where, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, where) for v in value]
+        return [expand_env(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
-def _pem(value: str | None, root: Path, what: str) -> bytes | None:
-    """A PEM given inline or as a file path."""
-    if value is None:
-        return None
-    if "-----BEGIN" in value:
-        return value.encode()
-    path = Path(value)
-    path = path if path.is_absolute() else root / path
+def _path(value: str, root: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def _read(path: Path, entry_id: str, field: str) -> bytes:
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
-        raise WippyError(INVALID, f"{what}: cannot read {path}: {exc}") from None
+        raise _fail(entry_id, field, f"cannot read {path}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise _fail(entry_id, field, f"{path} is empty")
+    return data
+
+
+def _pem(section: dict[str, Any], base: str, root: Path, entry_id: str, prefix: str) -> bytes | None:
+    """A PEM from ``<base>_pem`` (inline, or from the variable named by ``<base>_pem_env``)
+    or ``<base>_file``."""
+    inline = section.get(f"{base}_pem")
+    env_name = section.get(f"{base}_pem_env")  # deprecated upstream; same as ${env:NAME}
+    file = section.get(f"{base}_file")
+    if inline is None and env_name:
+        if str(env_name) not in os.environ:
+            raise _fail(entry_id, f"{prefix}.{base}_pem_env", f"environment variable {env_name} is not set")
+        inline = os.environ[str(env_name)]
+    if inline is not None:
+        if not isinstance(inline, str) or "-----BEGIN" not in inline:
+            raise _fail(entry_id, f"{prefix}.{base}_pem", "expected a PEM block (-----BEGIN ...)")
+        return inline.encode()
+    if file is not None:
+        if not isinstance(file, str) or not file:
+            raise _fail(entry_id, f"{prefix}.{base}_file", "expected a file path")
+        return _read(_path(file, root), entry_id, f"{prefix}.{base}_file")
+    return None
+
+
+def _duration(data: dict[str, Any], key: str, default: str, entry_id: str, field: str | None = None) -> float:
+    value = data.get(key, default)
+    try:
+        seconds = parse_duration(value)
+    except WippyError as exc:
+        raise _fail(entry_id, field or key, exc.message) from None
+    if seconds <= 0:
+        raise _fail(entry_id, field or key, f"must be a positive duration, not {value!r}")
+    return seconds
 
 
 class ClientSettings:
-    """The ``temporal.client`` fields, validated."""
+    """The ``temporal.client`` fields, validated. Every error names the entry and field."""
 
     def __init__(self, entry: Entry, root: Path) -> None:
-        data = expand_env(dict(entry.data), entry.id)
         where = entry.id
-        self.address = str(data.get("address", "localhost:7233"))
-        self.namespace = str(data.get("namespace", "default"))
-        self.tq_prefix = str(data.get("tq_prefix", ""))
-        self.connection_timeout = parse_duration(str(data.get("connection_timeout", "10s")))
-        keep = data.get("keep_alive") or data.get("keepalive")
-        self.keep_alive: KeepAliveConfig | None = KeepAliveConfig.default
-        if isinstance(keep, dict):
-            self.keep_alive = KeepAliveConfig(
-                interval_millis=int(parse_duration(str(keep.get("interval", "30s"))) * 1000),
-                timeout_millis=int(parse_duration(str(keep.get("timeout", "15s"))) * 1000),
-            )
-        elif keep is False:
-            self.keep_alive = None
-        auth = data.get("auth") or {"type": "none"}
-        tls = data.get("tls") or {}
-        if not isinstance(auth, dict) or not isinstance(tls, dict):
-            raise WippyError(INVALID, f"{where}: auth and tls must be mappings")
-        kind = auth.get("type", "none")
+        data = expand_env(dict(entry.data), where)
+        address = data.get("address", "localhost:7233")
+        if not isinstance(address, str) or not _ADDRESS.match(address.strip()):
+            raise _fail(where, "address", f"expected host:port (e.g. localhost:7233), not {address!r}")
+        self.address = address.strip()
+        namespace = data.get("namespace", "default")
+        if not isinstance(namespace, str) or not namespace:
+            raise _fail(where, "namespace", f"expected a non-empty string, not {namespace!r}")
+        self.namespace = namespace
+        tq_prefix = data.get("tq_prefix", "")
+        if not isinstance(tq_prefix, str):
+            raise _fail(where, "tq_prefix", f"expected a string, not {tq_prefix!r}")
+        self.tq_prefix = tq_prefix
+        self.connection_timeout = _duration(data, "connection_timeout", "10s", where)
+        self.keep_alive = self._keep_alive(data, where)
         self.api_key: str | None = None
+        self.tls: TLSConfig | bool = False
+        self._auth(data, where, root)
+
+    @staticmethod
+    def _keep_alive(data: dict[str, Any], where: str) -> KeepAliveConfig | None:
+        """``keep_alive_time`` / ``keep_alive_timeout`` (upstream's names), or a
+        ``keep_alive: {interval, timeout}`` mapping; ``keep_alive: false`` turns it off."""
+        keep = data.get("keep_alive", data.get("keepalive"))
+        if keep is False:
+            return None
+        if keep is not None and not isinstance(keep, dict):
+            raise _fail(where, "keep_alive", "expected a mapping {interval, timeout} or false")
+        keep = keep or {}
+        interval = _duration(keep, "interval", data.get("keep_alive_time", "30s"), where,
+                             "keep_alive.interval" if "interval" in keep else "keep_alive_time")
+        timeout = _duration(keep, "timeout", data.get("keep_alive_timeout", "10s"), where,
+                            "keep_alive.timeout" if "timeout" in keep else "keep_alive_timeout")
+        return KeepAliveConfig(interval_millis=int(interval * 1000), timeout_millis=int(timeout * 1000))
+
+    def _auth(self, data: dict[str, Any], where: str, root: Path) -> None:
+        auth = data.get("auth")
+        tls = data.get("tls")
+        if auth is None:
+            auth = {"type": "none"}
+        if not isinstance(auth, dict):
+            raise _fail(where, "auth", "expected a mapping with a type (none, api_key or mtls)")
+        if tls is None or isinstance(tls, bool):
+            tls = {} if tls is None else {"enabled": tls}
+        if not isinstance(tls, dict):
+            raise _fail(where, "tls", "expected a mapping {enabled, ca_file, server_name, insecure_skip_verify}")
+        kind = auth.get("type")
+        if kind is None:
+            credentials = [k for k in ("api_key", "api_key_file", "api_key_env", "cert_file", "cert_pem", "key_file",
+                                       "key_pem") if k in auth]
+            if credentials:
+                raise _fail(where, "auth.type", f"is missing (one of {', '.join(AUTH_TYPES)}); auth has "
+                                                f"{', '.join(credentials)}")
+            kind = "none"
         client_cert = client_key = None
         if kind == "api_key":
-            self.api_key = auth.get("api_key")
-            key_file = auth.get("api_key_file")
-            if not self.api_key and key_file:
-                path = Path(key_file)
-                path = path if path.is_absolute() else root / path
-                try:
-                    self.api_key = path.read_text().strip()
-                except OSError as exc:
-                    raise WippyError(INVALID, f"{where}: auth.api_key_file: cannot read {path}: {exc}") from None
-            if not self.api_key:
-                raise WippyError(INVALID, f"{where}: auth type api_key needs api_key or api_key_file")
+            api_key = auth.get("api_key")
+            if api_key is None and auth.get("api_key_env"):  # deprecated upstream; same as ${env:NAME}
+                name = str(auth["api_key_env"])
+                if name not in os.environ:
+                    raise _fail(where, "auth.api_key_env", f"environment variable {name} is not set")
+                api_key = os.environ[name]
+            if api_key is None and auth.get("api_key_file") is not None:
+                key_file = auth["api_key_file"]
+                if not isinstance(key_file, str) or not key_file:
+                    raise _fail(where, "auth.api_key_file", "expected a file path")
+                api_key = _read(_path(key_file, root), where, "auth.api_key_file").decode().strip()
+            if api_key is None:
+                raise _fail(where, "auth", "type api_key needs api_key, api_key_file or api_key_env")
+            if not isinstance(api_key, str) or not api_key.strip():
+                raise _fail(where, "auth.api_key", "is empty")
+            self.api_key = api_key.strip()
         elif kind == "mtls":
-            client_cert = _pem(auth.get("cert_file") or auth.get("cert_pem"), root, f"{where}: auth.cert")
-            client_key = _pem(auth.get("key_file") or auth.get("key_pem"), root, f"{where}: auth.key")
-            if not client_cert or not client_key:
-                raise WippyError(INVALID, f"{where}: auth type mtls needs a certificate and a key (files or PEM)")
+            client_cert = _pem(auth, "cert", root, where, "auth")
+            client_key = _pem(auth, "key", root, where, "auth")
+            if client_cert is None:
+                raise _fail(where, "auth", "type mtls needs a client certificate: cert_file or cert_pem")
+            if client_key is None:
+                raise _fail(where, "auth", "type mtls needs the certificate's private key: key_file or key_pem")
         elif kind != "none":
-            raise WippyError(INVALID, f"{where}: auth.type {kind!r} is not one of none, api_key, mtls")
-        self.tls: TLSConfig | bool = False
-        if tls.get("enabled") or client_cert or self.api_key:
+            raise _fail(where, "auth.type", f"{kind!r} is not one of {', '.join(AUTH_TYPES)}")
+        enabled = tls.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise _fail(where, "tls.enabled", f"expected true or false, not {enabled!r}")
+        if enabled is False and kind == "mtls":
+            raise _fail(where, "tls.enabled", "is false, but auth type mtls needs TLS")
+        if enabled is False and any(tls.get(k) for k in ("ca_file", "ca_pem", "server_name")):
+            log.warning("%s: tls.enabled is false; the other tls fields are ignored", where)
+        # TLS is on when asked for, for mTLS, and for API keys unless turned off explicitly
+        # (Temporal Cloud needs it; a local server behind an API-key proxy may not)
+        if enabled or kind == "mtls" or (kind == "api_key" and enabled is None):
             if tls.get("insecure_skip_verify"):
-                log.warning("%s: tls.insecure_skip_verify is not supported by the Temporal SDK; verifying", where)
+                log.warning("%s: tls.insecure_skip_verify is not supported by the Temporal Python SDK; the "
+                            "server certificate is verified (set tls.ca_file to trust a private CA)", where)
+            server_name = tls.get("server_name")
+            if server_name is not None and (not isinstance(server_name, str) or not server_name):
+                raise _fail(where, "tls.server_name", f"expected a host name, not {server_name!r}")
             self.tls = TLSConfig(
-                server_root_ca_cert=_pem(tls.get("ca_file"), root, f"{where}: tls.ca_file"),
-                domain=tls.get("server_name"),
+                server_root_ca_cert=_pem(tls, "ca", root, where, "tls"),
+                domain=server_name,
                 client_cert=client_cert,
                 client_private_key=client_key,
             )
@@ -140,7 +234,9 @@ class TemporalClientService:
         self._ready = asyncio.Event()
         self._attempted = asyncio.Event()
         self._task = asyncio.create_task(self._connect_loop(), name=f"connect {self.entry.id}")
-        await self._attempted.wait()
+        # bounded: a server that swallows packets must not hold up (or time out) the start
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._attempted.wait(), min(self.settings.connection_timeout, FIRST_ATTEMPT_WAIT))
 
     async def stop(self, timeout: float) -> None:
         if self._task is not None:
@@ -180,7 +276,10 @@ class TemporalClientService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.last_error = str(exc) or type(exc).__name__
+                if isinstance(exc, TimeoutError):
+                    self.last_error = f"no answer within connection_timeout {s.connection_timeout:g}s"
+                else:
+                    self.last_error = str(exc) or type(exc).__name__
                 assert self._attempted is not None
                 self._attempted.set()
                 log.error("%s: cannot connect to Temporal at %s: %s; retrying in %.1fs",

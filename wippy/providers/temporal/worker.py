@@ -34,7 +34,7 @@ from wippy.providers.temporal.context import CONTEXT, activity_context
 from wippy.providers.temporal.failures import from_failure, to_application_error
 from wippy.providers.temporal.workflow import CANCEL_SIGNAL, EVENT_SIGNAL, WORKERS, LuaWorkflow
 from wippy.providers.workflow.dispatch import new_workflow_id, packed_args
-from wippy.providers.workflow.options import StartOptions
+from wippy.providers.workflow.options import StartOptions, seconds
 
 if TYPE_CHECKING:
     from wippy.host.runtime import Runtime
@@ -255,6 +255,15 @@ class TemporalWorkerHost(HostProvider):
             kwargs["memo"] = options.memo
         if options.search:
             kwargs["search_attributes"] = typed_search_attributes(options.search)
+        task_timeout = seconds("task_timeout", raw.get("temporal.workflow.task_timeout", raw.get("task_timeout")))
+        if task_timeout:
+            kwargs["task_timeout"] = timedelta(seconds=task_timeout)
+        if raw.get("temporal.workflow.enable_eager_start"):
+            kwargs["request_eager_start"] = True
+        if messages:  # signal-with-start: the first startup message arrives before anything else
+            kwargs["start_signal"], first = messages[0][0], messages[0][1]
+            kwargs["start_signal_args"] = [first, request.parent]
+            messages = messages[1:]
         if raw.get("temporal.workflow.cron_schedule"):
             kwargs["cron_schedule"] = str(raw["temporal.workflow.cron_schedule"])
         policy = raw.get("temporal.workflow.retry_policy")
