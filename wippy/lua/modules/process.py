@@ -57,8 +57,10 @@ def commands(runtime: Runtime) -> dict[str, Any]:
             return result
 
         def durable(f: Any) -> None:
-            if f.exception() is not None:
-                task.actor.scheduler.resume(task, None, to_lua(WippyError("UNAVAILABLE", str(f.exception()))))
+            exc = f.exception()
+            if exc is not None:
+                err = exc if isinstance(exc, WippyError) else WippyError("UNAVAILABLE", str(exc))
+                task.actor.scheduler.resume(task, None, to_lua(err))
             else:
                 task.actor.scheduler.resume(task, *result)
 

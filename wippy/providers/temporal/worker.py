@@ -280,8 +280,8 @@ class TemporalWorkerHost(HostProvider):
             except RPCError as exc:
                 raise WippyError(UNAVAILABLE, f"cannot start {entry.id}: {exc}") from None
             except Exception as exc:
-                if "already" in str(exc).lower():
-                    raise WippyError(ALREADY_EXISTS, f"workflow {workflow_id} is already running") from None
+                if "already" in str(exc).lower():  # running, or closed and refused by the reuse policy
+                    raise WippyError(ALREADY_EXISTS, f"workflow {workflow_id} already exists: {exc}") from None
                 raise
             for topic, payload in messages:
                 await handle.signal(topic, args=[payload, request.parent])
