@@ -20,8 +20,14 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.harness import PROJECT, Conformance, Provider, conformance, provider  # noqa: F401
-from wippy import Runtime, load_project
+from tests.conformance.harness import (  # noqa: F401  (fixtures)
+    PROJECT,
+    Conformance,
+    Provider,
+    conformance_fixture,
+    provider_fixture,
+)
+from wippy import load_project
 from wippy.testing import TestResult, discover, run_tests
 
 LUA_TESTS = [e.id for e in discover(load_project(PROJECT))]

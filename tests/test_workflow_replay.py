@@ -18,7 +18,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from tests.conformance.harness import Conformance, Outcome, Provider, conformance, provider, until  # noqa: F401
+from tests.conformance.harness import (  # noqa: F401  (fixtures)
+    Conformance,
+    Outcome,
+    Provider,
+    conformance_fixture,
+    provider_fixture,
+    until,
+)
 from wippy import Runtime
 
 
@@ -157,7 +164,7 @@ def test_code_that_disagrees_with_history_stops_and_resumes_once_fixed(conforman
     assert "non-determinism" in why.lower() or "nondetermin" in why.lower(), why
     assert "conf:step" in why and "conf:observe" in why, why  # the event and the command
     assert status == "running"  # the run stays open
-    assert "nd.first" not in hits and "nd.second" not in hits and "nd.first" not in str(hits)
+    assert "nd.first" not in hits and "nd.second" not in hits  # nothing ran
     cf.edit("src/wf/changing.lua", changed, original)
     done, hits = asyncio.run(fixed(pid))
     assert done.status == "completed" and done.value == {"first": 1, "second": 2}, done
@@ -195,7 +202,7 @@ def test_a_sleep_that_fell_due_while_down_fires_right_after_restart(conformance:
 
     async def main() -> tuple[Outcome, float]:
         async with cf.runtime() as rt:
-            pid = await cf.start(rt, "conf:wf_sleeper", 300)
+            pid = await cf.start(rt, "conf:wf_sleeper", 400)
             await until(lambda: _at_least(cf.provider, rt, pid, 2), "the sleep to be recorded")
         await asyncio.sleep(0.5)  # the runtime is down past the wake-up time
         async with cf.runtime() as rt:
@@ -205,8 +212,8 @@ def test_a_sleep_that_fell_due_while_down_fires_right_after_restart(conformance:
 
     done, took = asyncio.run(main())
     assert done.status == "completed", done.error
-    assert done.value["elapsed"] >= 300
-    assert took < 0.25, f"an overdue timer should fire at once, took {took:.3f}s"
+    assert done.value["elapsed"] >= 400
+    assert took < 0.3, f"an overdue timer should fire at once, took {took:.3f}s"
 
 
 def test_a_sleep_keeps_its_wake_up_time_across_a_restart(conformance: Conformance) -> None:

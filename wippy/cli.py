@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wippy.cli_temporal import add_parser as add_temporal_parser
 from wippy.cli_workflows import add_parser as add_workflows_parser
 from wippy.errors import LoadError, WippyError
 from wippy.host.runtime import Runtime
@@ -352,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail a test that runs longer than this (default: 60; 0 for no limit)")
     p.set_defaults(fn=cmd_test)
     add_workflows_parser(sub)  # wippy workflows list|show|signal|cancel|terminate (wippy/cli_workflows.py)
+    add_temporal_parser(sub)  # wippy temporal dev (wippy/cli_temporal.py)
     return parser
 
 

@@ -178,8 +178,8 @@ class Conformance:
     @staticmethod
     async def counts(rt: Runtime) -> dict[str, Any]:
         """What the activities reported in this runtime: hits, seen values, order."""
-        counts = await rt.call("conf:counts")
-        return {k: (counts.get(k) or {}) if k != "order" else (counts.get(k) or []) for k in ("hits", "seen", "order")}
+        counts = await rt.call("conf:counts")  # an empty Lua table may come back as []
+        return {"hits": counts["hits"] or {}, "seen": counts["seen"] or {}, "order": counts["order"] or []}
 
     async def hits(self, rt: Runtime) -> dict[str, int]:
         return dict((await self.counts(rt))["hits"])
@@ -200,12 +200,13 @@ class Conformance:
         return await until(check, f"workflow {pid} to close", timeout)
 
 
-@pytest.fixture(scope="module", params=list(PROVIDERS))
-def provider(request: pytest.FixtureRequest) -> Provider:
+# Fixtures: a test module imports these two (``from ... import conformance_fixture,
+# provider_fixture``); tests then ask for ``provider`` or ``conformance``.
+@pytest.fixture(scope="module", params=list(PROVIDERS), name="provider")
+def provider_fixture(request: pytest.FixtureRequest) -> Provider:
     return PROVIDERS[request.param]
 
 
-@pytest.fixture
-def conformance(provider: Provider, tmp_path: Path) -> Conformance:
+@pytest.fixture(name="conformance")
+def conformance_fixture(provider: Provider, tmp_path: Path) -> Conformance:
     return Conformance(tmp_path / "project", provider)
-

@@ -130,6 +130,20 @@ def _all(*validators: Validator) -> Validator:
     return check
 
 
+def _temporal_client(entry: Entry, registry: Registry, report: Callable[[str | None, str], None]) -> None:
+    """Check the connection settings at load time (``wippy check``), not first at start."""
+    from wippy.errors import WippyError
+    from wippy.providers.temporal.client import ClientSettings
+
+    try:
+        ClientSettings(entry, registry.root)
+    except WippyError as err:
+        if "environment variable" in err.message:
+            return  # secrets may exist only where the runtime runs: checked at start
+        prefix = f"{entry.id}: "
+        report(None, err.message[len(prefix):] if err.message.startswith(prefix) else err.message)
+
+
 def _store(entry: Entry, registry: Registry, report: Report) -> None:
     store = entry.data.get("store")
     if store is not None and not isinstance(store, str):
@@ -152,7 +166,7 @@ for _spec in (
         starts_after=("host",),
     ),
     KindSpec("workflow.host", validate=_store, supported=False, description="embedded durable workflow host"),
-    KindSpec("temporal.client", description="Temporal server connection"),
+    KindSpec("temporal.client", validate=_temporal_client, description="Temporal server connection"),
     KindSpec(
         "temporal.worker",
         validate=_require_ref("client", ("temporal.client",)),

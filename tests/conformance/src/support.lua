@@ -8,9 +8,14 @@ local S = {}
 function S.counter()
   process.registry.register("conf.counter")
   local hits, seen, order = {}, {}, {}
-  local inbox = process.inbox()
+  local inbox, events = process.inbox(), process.events()
   while true do
-    local msg = inbox:receive()
+    local r = channel.select({ inbox:case_receive(), events:case_receive() })
+    if r.channel == events then
+      if r.value.kind == process.event.CANCEL then return end  -- the runtime is stopping
+      goto continue
+    end
+    local msg = r.value
     local topic, data = msg:topic(), msg:payload():data()
     if topic == "hit" then
       hits[data.key] = (hits[data.key] or 0) + 1
@@ -20,6 +25,7 @@ function S.counter()
     elseif topic == "get" then
       process.send(msg:from(), "counts", { hits = hits, seen = seen, order = order })
     end
+    ::continue::
   end
 end
 

@@ -56,6 +56,7 @@ function T.activity_retry()
   local out = run("conf:wf_failures", "retry", key)
   assert(out.error == nil and out.result == 3, "succeeded on the third attempt: " .. tostring(out.result))
   assert(hits(key) == 3, "three attempts, got " .. hits(key))
+  assert(out.elapsed >= 30, "backoff: 10ms, then 20ms between attempts; took " .. out.elapsed .. "ms")
   assert(hits(key .. ".before") == 1, "a retry never re-runs a recorded step")
   return true
 end

@@ -3,7 +3,8 @@
 A value that JSON can carry exactly (string keys, no bytes, no error or typed values,
 finite floats) goes as ``json/plain`` so the Temporal UI, CLI and other SDKs read it;
 anything else (binary strings, integer keys, errors, Time values) goes as
-``binary/wippy-msgpack`` through the project's one codec.
+``binary/wippy-msgpack`` through the project's one codec; a value that is nothing but bytes
+goes as ``binary/plain``, which every SDK reads as a byte array.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
     BinaryNullPayloadConverter,
+    BinaryPlainPayloadConverter,
     CompositePayloadConverter,
     DataConverter,
     EncodingPayloadConverter,
@@ -67,8 +69,13 @@ class MsgpackConverter(EncodingPayloadConverter):
 
 
 class WippyPayloadConverter(CompositePayloadConverter):
+    """Tried in order when encoding; decoding picks by the payload's encoding. ``binary/plain``
+    is what other SDKs send for a byte array (Go ``[]byte``, the CLI's ``--input-meta
+    encoding=binary/plain``): a top-level bytes value goes that way too, and comes back as bytes."""
+
     def __init__(self) -> None:
-        super().__init__(BinaryNullPayloadConverter(), ExactJSONConverter(), MsgpackConverter())
+        super().__init__(BinaryNullPayloadConverter(), BinaryPlainPayloadConverter(), ExactJSONConverter(),
+                         MsgpackConverter())
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=WippyPayloadConverter)

@@ -92,6 +92,25 @@ class TemporalWorkerHost(HostProvider):
         self._starting: dict[str, asyncio.Future[Any]] = {}  # pid -> its start, while in flight
 
     @property
+    def workflow_types(self) -> dict[str, str]:
+        """Temporal workflow type -> entry ID for the workflows this worker runs: entries whose
+        ``meta.temporal.workflow.worker`` is this worker (type ``meta.temporal.workflow.name``
+        or the entry ID), and workflow entries no worker claims (type = entry ID)."""
+        types: dict[str, str] = {}
+        for entry in self.runtime.registry.of_kind("workflow.lua"):
+            meta = (entry.meta.get("temporal") or {}).get("workflow") or {}
+            worker = meta.get("worker")
+            if worker is None or entry.resolve(str(worker)) == self.host_id:
+                types[str(meta.get("name") or entry.id)] = entry.id
+        return types
+
+    def type_of(self, entry_id: str) -> str | None:
+        for name, eid in self.workflow_types.items():
+            if eid == entry_id:
+                return name
+        return None
+
+    @property
     def dispatcher(self) -> Dispatcher:
         return self.runtime.dispatcher  # only used by in-thread workflows, which build their own
 
@@ -235,6 +254,10 @@ class TemporalWorkerHost(HostProvider):
         if entry.kind != "workflow.lua":
             raise WippyError(INVALID, f"{entry.id} is a {entry.kind} entry; only workflow.lua entries run on "
                                       f"{self.host_id} (a temporal.worker)", retryable=False)
+        workflow_type = self.type_of(entry.id)
+        if workflow_type is None:
+            raise WippyError(INVALID, f"{entry.id} is registered to another worker (meta.temporal.workflow.worker), "
+                                      f"not {self.host_id}", retryable=False)
         options = StartOptions.parse(request.options)
         workflow_id = options.workflow_id or request.name or new_workflow_id()
         vm = self.runtime.vm
@@ -276,7 +299,7 @@ class TemporalWorkerHost(HostProvider):
             CONTEXT.set(context)
             client = await self._client()
             try:
-                handle = await client.start_workflow(entry.id, args=args, **kwargs)
+                handle = await client.start_workflow(workflow_type, args=args, **kwargs)
             except RPCError as exc:
                 raise WippyError(UNAVAILABLE, f"cannot start {entry.id}: {exc}") from None
             except Exception as exc:

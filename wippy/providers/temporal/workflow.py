@@ -173,7 +173,7 @@ class LuaWorkflow:
         if host is None:
             raise RuntimeError(f"no wippy worker for task queue {info.task_queue}")  # retried by Temporal
         rt = thread_runtime(host)
-        entry = rt.registry.get(info.workflow_type)
+        entry = rt.registry.get(host.workflow_types.get(info.workflow_type, ""))
         if entry is None or entry.kind != "workflow.lua":
             raise to_application_error(WippyError(
                 "NOT_FOUND", f"workflow type {info.workflow_type} is not a workflow.lua entry of this project"))
@@ -187,7 +187,15 @@ class LuaWorkflow:
         self.early.clear()
         task = proc.spawn_task(rt.vm.rt.entry_task, entry.id.encode(), b"workflow", rt.lua_args(values))
         proc.scheduler.start(task)
-        return await proc.outcome
+        while True:
+            try:
+                return await asyncio.shield(proc.outcome)
+            except asyncio.CancelledError:
+                # Temporal asked this workflow to cancel: tell the Lua code (a CANCEL event)
+                # and keep running it; it decides how to finish, as with process.cancel.
+                if proc.outcome.done():
+                    raise
+                Process.deliver_event(proc, {"kind": "CANCEL", "from": None, "reason": "canceled through Temporal"})
 
     @workflow.signal(dynamic=True)
     def signal(self, name: str, args: Sequence[RawValue]) -> None:

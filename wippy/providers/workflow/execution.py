@@ -59,6 +59,9 @@ def check_size(data: bytes, what: str) -> bytes:
     return data
 
 
+HOST_STOPPED = "host stopped"
+
+
 class NonDeterminism(WippyError):
     def __init__(self, message: str) -> None:
         super().__init__(INTERNAL, message, retryable=False)
@@ -230,7 +233,8 @@ class Workflow(Process):
     def _go_live(self) -> None:
         """History is exhausted: restart the effects whose completion was never recorded."""
         self.replaying = False
-        for op in list(self.ops.values()):
+        # timers in due order: those that fell due while the host was down fire in that order
+        for op in sorted(self.ops.values(), key=lambda op: op.record.get("at", 0)):
             if not op.live:
                 self.effect(lambda op=op: self.wf_host.restart_op(self, op))
 
@@ -304,7 +308,7 @@ class Workflow(Process):
 
         A message too large to record raises RecordTooLarge for its sender; an operation's
         result or an event too large to record arrives as that error instead."""
-        if self.exit_result is not None or self._closing or self.stuck:
+        if self.exit_result is not None or self._closing or self.stuck == HOST_STOPPED:
             return
         try:
             self.record(record)
@@ -318,6 +322,8 @@ class Workflow(Process):
                 record = {"in": "event", "event": {**event, "result": {"value": None, "error": err}}}
             self.record(record)
         flushed = self.wf_host.journal.flush()
+        if self.stuck:  # blocked (non-determinism): kept in the history for when it resumes
+            return
         flushed.add_done_callback(lambda f: self._input_durable(f, record))
 
     def _input_durable(self, flushed: Any, record: dict[str, Any]) -> None:
@@ -413,7 +419,7 @@ class Workflow(Process):
 
     def halt_quietly(self) -> None:
         """The host is stopping: stop here, leave the run open, release live resources."""
-        self.stuck = "host stopped"
+        self.stuck = HOST_STOPPED
         for task in self.tasks:
             task.finished = True
         self.queue.clear()

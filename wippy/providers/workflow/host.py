@@ -270,8 +270,12 @@ class WorkflowHost(HostProvider):
         old = timers.pop(op.seq, None)
         if old is not None:
             old.cancel()
-        delay = max(0.0, at / 1e9 - time.time())
-        timers[op.seq] = self.runtime.scheduler.loop.call_later(delay, self._timer_fired, wf, op, at)
+        delay = at / 1e9 - time.time()
+        loop = self.runtime.scheduler.loop
+        if delay <= 0:  # overdue (the host was down): fire in the order armed, i.e. due order
+            timers[op.seq] = loop.call_soon(self._timer_fired, wf, op, at)
+        else:
+            timers[op.seq] = loop.call_later(delay, self._timer_fired, wf, op, at)
 
     def _timer_fired(self, wf: Workflow, op: Op, at: int) -> None:
         self._timers.get(wf.run.run_id, {}).pop(op.seq, None)

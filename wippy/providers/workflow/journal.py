@@ -165,6 +165,7 @@ class Journal:
         self._batch: asyncio.Future[None] | None = None
         self._wake: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._stopping = False
         self.batches = 0  # committed transactions (for benchmarks and tests)
 
     # Opening and closing -------------------------------------------------------------------
@@ -175,19 +176,24 @@ class Journal:
         if self._conn is None:
             self.open()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._writer = asyncio.create_task(self._write_loop(), name=f"journal {self.path}")
 
     async def close(self) -> None:
-        """Flush what is queued, stop the writer, close the file."""
+        """Commit what is queued, let the writer end, close the file.
+
+        The writer is asked to stop, not cancelled: cancelling it mid-commit would leave the
+        commit running in its thread while the connection is closed under it (a crash)."""
         if self._writer is not None:
-            if self._queue:
-                await self.flush()
-            self._writer.cancel()
+            assert self._wake is not None
+            self._stopping = True
+            self._wake.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
         if self._conn is not None:
-            self._conn.close()
+            with self._lock:
+                self._conn.close()
             self._conn = None
 
     # Writing -------------------------------------------------------------------------------
@@ -226,6 +232,8 @@ class Journal:
                 self.batches += 1
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
+            if self._stopping:
+                return
 
     def _commit(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
         conn = self._conn

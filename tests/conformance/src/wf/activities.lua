@@ -2,6 +2,7 @@
 -- and the activity failure modes (timeout, retries, crashes, missing activities).
 local funcs = require("funcs")
 local ctx = require("ctx")
+local time = require("time")
 
 local W = {}
 
@@ -40,6 +41,7 @@ end
 -- One failure mode per call, selected by `mode`; returns what the workflow saw.
 function W.failures(mode, key)
   local policy = { initial_interval = 10, backoff_coefficient = 2, maximum_interval = 100 }
+  local started = time.now()
   local result, err
   if mode == "timeout" then
     policy.maximum_attempts = 2
@@ -68,7 +70,7 @@ function W.failures(mode, key)
   else
     return nil, errors.new({ kind = errors.INVALID, message = "unknown mode " .. tostring(mode) })
   end
-  return { result = result, error = err_info(err) }
+  return { result = result, error = err_info(err), elapsed = time.now():sub(started):milliseconds() }
 end
 
 return W

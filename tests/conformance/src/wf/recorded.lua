@@ -30,7 +30,7 @@ function W.recorded(input)
   end
 
   local values = {
-    uuid = uuid.v4(), uuid7 = uuid.v7(), bytes = hex(crypto.random_bytes(8)),
+    uuid = uuid.v4(), uuid7 = uuid.v7(), bytes = hex(crypto.random.bytes(8)),
     now = time.now():unix_nano(), version = workflow.version("recorded-change", 1, 2),
   }
   funcs.call("conf:observe", "recorded.values", values)
@@ -60,7 +60,7 @@ function W.recorded(input)
   local pid = process.spawn("conf:wf_child", "conf:worker", { n = 8, key = "r.child_spawn", sleep = 20 })
   local ev = events:receive()
   add("child_spawn=" .. ev.result.value.doubled .. ":" .. tostring(ev.from == pid))
-  local more = { uuid = uuid.v4(), now = time.now():unix_nano(), bytes = hex(crypto.random_bytes(4)),
+  local more = { uuid = uuid.v4(), now = time.now():unix_nano(), bytes = hex(crypto.random.bytes(4)),
                  version = workflow.version("recorded-change", 1, 2) }
   funcs.call("conf:observe", "recorded.more", more)
   gate("recorded.3")
