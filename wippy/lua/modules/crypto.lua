@@ -48,6 +48,13 @@ function random.bytes(length)
   return call("crypto.random_bytes", n), nil
 end
 
+-- `crypto.random_bytes(n)`: the name the workflow docs use for `crypto.random.bytes`.
+function M.random_bytes(length)
+  local n, why = check_length("random_bytes", length)
+  if not n then return invalid(why) end
+  return call("crypto.random_bytes", n), nil
+end
+
 -- `length` bytes chosen from `charset` (default: ASCII letters and digits).
 function random.string(length, charset)
   local n, why = check_length("random.string", length)

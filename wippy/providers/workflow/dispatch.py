@@ -331,8 +331,10 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         wf.effect(lambda: host.ensure_child(wf, record, None, seq))
         return PENDING
 
-    def outward(op: str, key_of: Any, act: Any) -> Any:
-        """A command with an effect outside the workflow: recorded, done once after commit."""
+    def outward(op: str, key_of: Any, act: Any, *, in_memory: bool = False) -> Any:
+        """A command with an effect outside the workflow: recorded, done once after commit.
+        ``in_memory`` effects (the name registry) live only as long as the runtime, so a
+        replay applies them again."""
 
         def handler(task: LuaTask, *args: Any) -> Any:
             wf = _wf(task)
@@ -340,6 +342,11 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             found = wf.replayed(op, key)
             if found is not None:
                 e = found[1].get("e")
+                if e is None and in_memory:
+                    try:
+                        act(wf, *args)
+                    except WippyError as err:  # e.g. the name is taken now: say so, carry on
+                        log.warning("%s: replaying %s: %s", wf.describe(), op, err)
                 return (None, to_lua(e)) if e is not None else (True,)
             try:
                 fx = act(wf, *args)
@@ -416,8 +423,8 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         "process.unmonitor": outward("process.unmonitor", lambda d: d.decode(), do_watch(False, False)),
         "process.link": outward("process.link", lambda d: d.decode(), do_watch(True, True)),
         "process.unlink": outward("process.unlink", lambda d: d.decode(), do_watch(True, False)),
-        "process.register": outward("process.register", lambda n, *_: n.decode(), do_register),
-        "process.unregister": outward("process.unregister", lambda n: n.decode(), do_unregister),
+        "process.register": outward("process.register", lambda n, *_: n.decode(), do_register, in_memory=True),
+        "process.unregister": outward("process.unregister", lambda n: n.decode(), do_unregister, in_memory=True),
     })
 
     # The workflow module -----------------------------------------------------------------------
