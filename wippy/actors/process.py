@@ -53,7 +53,7 @@ class Process(Actor):
         return self._events
 
     def start(self, args: Any) -> None:
-        task = self.spawn_task(self.runtime.vm.rt.entry_task, self.entry_id.encode(), self.profile, args)
+        task = self.spawn_task(self.runtime.vm.entry_task, self.entry_id.encode(), self.profile, args)
         self.scheduler.start(task)
 
     def restart_with(self, entry_id: str, args: Any) -> None:
@@ -75,7 +75,7 @@ class Process(Actor):
 
     # Incoming ------------------------------------------------------------------------------
     def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:
-        message = self.runtime.vm.rt.make_message(topic, sender, payload)
+        message = self.runtime.vm.make_message(topic, sender, payload)
         listeners = self.listeners
         if listeners is not None:
             target = listeners.get(topic)
@@ -99,9 +99,9 @@ class Process(Actor):
         fields = vm.to_lua({k: v for k, v in event.items() if k != "result"})
         result = event.get("result")
         if result is None:
-            self.events.push(vm.rt.make_event(fields, False))
+            self.events.push(vm.make_event(fields, False))
         else:
-            self.events.push(vm.rt.make_event(fields, True, result["value"], result["error"]))
+            self.events.push(vm.make_event(fields, True, result["value"], result["error"]))
 
     def _link_error(self, sender: str, error: Any) -> Any:
         vm = self.runtime.vm

@@ -47,7 +47,7 @@ class FunctionCall(Actor):
         self.entry_id = entry_id
         self.profile = profile
         self._on_done: DoneCallback | None = on_done
-        self.task = self.spawn_task(runtime.vm.rt.entry_task, entry_id.encode(), profile, args)
+        self.task = self.spawn_task(runtime.vm.entry_task, entry_id.encode(), profile, args)
 
     def describe(self) -> str:
         return f"function {self.entry_id}"

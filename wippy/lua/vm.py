@@ -50,6 +50,12 @@ class LuaVM:
         from wippy.lua.modules import install_modules
 
         install_modules(self)
+        # Looked up once: each lookup through lupa costs about a microsecond per message.
+        rt = self.rt
+        self.entry_task = rt.entry_task
+        self.make_message = rt.make_message
+        self.make_event = rt.make_event
+        self.make_payload = rt.make_payload
 
     def _print(self, line: bytes) -> None:
         self._output(line.decode("utf-8", "replace"))

@@ -49,7 +49,7 @@ def commands(runtime: Runtime) -> dict[str, Any]:
         try:
             name = check_target(target)
             future = Future(Channel(scheduler, 1))
-            make_payload = vm.rt.make_payload
+            make_payload = vm.make_payload
             future.call = runtime.functions.start(
                 name,
                 args,

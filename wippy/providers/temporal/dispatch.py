@@ -198,7 +198,7 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
         except WippyError as err:
             return (None, to_lua(err))
         future = Future(Channel(proc.scheduler, 1))  # type: ignore[arg-type]
-        make_payload = vm.rt.make_payload
+        make_payload = vm.make_payload
 
         def done(t: asyncio.Task[Any]) -> None:
             exc = t.exception()

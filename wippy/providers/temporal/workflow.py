@@ -185,7 +185,7 @@ class LuaWorkflow:
         for name, sargs in self.early:
             self._deliver(name, sargs)
         self.early.clear()
-        task = proc.spawn_task(rt.vm.rt.entry_task, entry.id.encode(), b"workflow", rt.lua_args(values))
+        task = proc.spawn_task(rt.vm.entry_task, entry.id.encode(), b"workflow", rt.lua_args(values))
         proc.scheduler.start(task)
         while True:
             try:

@@ -138,7 +138,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             return (None, to_lua(err))
         future = DurableFuture(Channel(wf.scheduler, 1))  # type: ignore[arg-type]
         future.seq = seq
-        make_payload = vm.rt.make_payload
+        make_payload = vm.make_payload
 
         def done(rec: dict[str, Any]) -> None:
             error = rec.get("e")

@@ -90,7 +90,7 @@ class WorkflowHost(HostProvider):
     def _launch(self, run: RunRecord) -> Workflow:
         wf = Workflow(self, run)
         self.workflows[wf.pid] = wf
-        task = wf.spawn_task(self.runtime.vm.rt.entry_task, run.entry.encode(), b"workflow",
+        task = wf.spawn_task(self.runtime.vm.entry_task, run.entry.encode(), b"workflow",
                              self.runtime.lua_args(run.input or []))
         wf.scheduler.start(task)
         return wf
