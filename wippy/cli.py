@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wippy.cli_args import seconds_arg
 from wippy.cli_temporal import add_parser as add_temporal_parser
 from wippy.cli_workflows import add_parser as add_workflows_parser
 from wippy.errors import LoadError, WippyError
@@ -256,17 +257,6 @@ def cmd_test(args: argparse.Namespace) -> int:
     return finish(results)
 
 
-def _timeout_seconds(text: str) -> float:
-    """``test --timeout`` value: seconds, 0 for no limit."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if seconds < 0 or seconds != seconds:
-        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, got {text!r}")
-    return seconds
-
-
 def _status_interval(text: str) -> float:
     """``--status`` value: seconds as a number ("2", "0.5") or a duration ("500ms")."""
     from wippy.durations import parse_duration
@@ -349,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only tests whose ID contains PATTERN or matches it as a glob (*, ?, [...]); "
                    "repeat to run tests matching any")
     p.add_argument("--junit", metavar="FILE", help="write a JUnit XML report to FILE")
-    p.add_argument("--timeout", metavar="SECONDS", type=_timeout_seconds, default=60.0,
+    p.add_argument("--timeout", metavar="SECONDS", type=seconds_arg, default=60.0,
                    help="fail a test that runs longer than this (default: 60; 0 for no limit)")
     p.set_defaults(fn=cmd_test)
     add_workflows_parser(sub)  # wippy workflows list|show|signal|cancel|terminate (wippy/cli_workflows.py)

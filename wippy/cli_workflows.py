@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wippy.cli_args import seconds_arg
 from wippy.errors import LoadError, WippyError
 
 STATUSES = ("running", "completed", "failed", "terminated", "canceled")
@@ -359,16 +360,6 @@ def run(args: argparse.Namespace) -> int:
         return fail.code
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value < 0 or value != value:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
-
-
 def add_parser(sub: Any) -> None:
     """Register ``wippy workflows`` and its sub-commands on the top-level sub-parsers."""
     p = sub.add_parser(
@@ -405,14 +396,14 @@ def add_parser(sub: Any) -> None:
     c = command("signal", "send a message to a running workflow (a durable input, delivered exactly once)",
                 "[DIR] ID TOPIC [JSON|-]")
     c.epilog = "The payload is one JSON value (quote strings: '\"text\"'); - reads it from stdin; none sends nil."
-    c.add_argument("--wait", type=_seconds, default=2.0, metavar="SECONDS", help=waiting)
+    c.add_argument("--wait", type=seconds_arg, default=2.0, metavar="SECONDS", help=waiting)
 
     c = command("cancel", "ask a running workflow to finish (it gets a CANCEL event, then is "
                 "terminated after --deadline)", "[DIR] ID")
     c.add_argument("--reason", default="canceled from the command line", help="the reason in the CANCEL event")
-    c.add_argument("--deadline", type=_seconds, default=5.0, metavar="SECONDS",
+    c.add_argument("--deadline", type=seconds_arg, default=5.0, metavar="SECONDS",
                    help="seconds it gets to finish before it is terminated (default: 5)")
-    c.add_argument("--wait", type=_seconds, default=2.0, metavar="SECONDS", help=waiting)
+    c.add_argument("--wait", type=seconds_arg, default=2.0, metavar="SECONDS", help=waiting)
 
     c = command("terminate", "end a running workflow now (status terminated)", "[DIR] ID")
-    c.add_argument("--wait", type=_seconds, default=2.0, metavar="SECONDS", help=waiting)
+    c.add_argument("--wait", type=seconds_arg, default=2.0, metavar="SECONDS", help=waiting)

@@ -101,6 +101,21 @@ class HostProvider(ABC):
     def remove_watcher(self, pid: str, watcher: str, link: bool) -> None:
         """Forget a monitor or link of ``watcher`` on ``pid``."""
 
+    def workflow_entry(self, entry_id: str) -> Entry:
+        """The ``workflow.lua`` entry a spawn on this (workflow) host names, or the error
+        the spawner should get: host down, no such entry, or an entry of another kind."""
+        from wippy.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
+
+        if not self.running:
+            raise WippyError(UNAVAILABLE, f"host {self.host_id} is not running", retryable=True)
+        entry = self.runtime.registry.get(entry_id)
+        if entry is None:
+            raise WippyError(NOT_FOUND, f"workflow {entry_id} not found", retryable=False)
+        if entry.kind != "workflow.lua":
+            raise WippyError(INVALID, f"{entry.id} is a {entry.kind} entry; only workflow.lua entries run on "
+                                      f"{self.host_id} (a {self.kind})", retryable=False)
+        return entry
+
     def alive(self, pid: str) -> bool:
         return False
 

@@ -246,14 +246,7 @@ class TemporalWorkerHost(HostProvider):
         return (await self._client()).get_workflow_handle(workflow_id)
 
     def spawn(self, request: SpawnRequest) -> str:
-        if not self.running:
-            raise WippyError(UNAVAILABLE, f"host {self.host_id} is not running", retryable=True)
-        entry = self.runtime.registry.get(request.entry_id)
-        if entry is None:
-            raise WippyError(NOT_FOUND, f"workflow {request.entry_id} not found", retryable=False)
-        if entry.kind != "workflow.lua":
-            raise WippyError(INVALID, f"{entry.id} is a {entry.kind} entry; only workflow.lua entries run on "
-                                      f"{self.host_id} (a temporal.worker)", retryable=False)
+        entry = self.workflow_entry(request.entry_id)
         workflow_type = self.type_of(entry.id)
         if workflow_type is None:
             raise WippyError(INVALID, f"{entry.id} is registered to another worker (meta.temporal.workflow.worker), "

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from wippy.actors.scheduler import Dispatcher
 from wippy.codec import pack
-from wippy.errors import ALREADY_EXISTS, CANCELED, INVALID, NOT_FOUND, UNAVAILABLE, WippyError
+from wippy.errors import ALREADY_EXISTS, CANCELED, WippyError
 from wippy.host.router import make_pid
 from wippy.providers.base import HostProvider, SpawnRequest
 from wippy.providers.workflow.activities import ActivityRunner
@@ -105,14 +105,7 @@ class WorkflowHost(HostProvider):
 
     # Starting workflows ----------------------------------------------------------------------
     def spawn(self, request: SpawnRequest) -> str:
-        if not self.running:
-            raise WippyError(UNAVAILABLE, f"host {self.host_id} is not running", retryable=True)
-        entry = self.runtime.registry.get(request.entry_id)
-        if entry is None:
-            raise WippyError(NOT_FOUND, f"workflow {request.entry_id} not found", retryable=False)
-        if entry.kind != "workflow.lua":
-            raise WippyError(INVALID, f"{entry.id} is a {entry.kind} entry; only workflow.lua entries run on "
-                                      f"{self.host_id} (a workflow.host)", retryable=False)
+        entry = self.workflow_entry(request.entry_id)
         options = StartOptions.parse(request.options)
         explicit = options.workflow_id or request.name
         workflow_id = explicit or new_workflow_id()
