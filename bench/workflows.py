@@ -25,6 +25,23 @@ What is measured, each beside a baseline from the same run:
   durable) in the same run. Also printed: resident memory after recovery beside the same
   process before it started the host, and (checked, not timed into the figure) that every
   recovered workflow completes when signalled.
+- Idle CPU ("10,000 sleeping workflows cost no CPU"): in a fresh process, 10,000 workflows
+  (``app:sleeper``) each call ``time.sleep("1h")``, a durable timer: a history record, then a
+  ``call_later`` handle on the host's loop. Once every one is asleep (replayed, nothing
+  queued, scheduled or running, exactly one open operation, the sleep, with its timer armed,
+  the journal flushed), the process's CPU time (``time.process_time``, every thread; user and
+  system time from ``getrusage``) is taken over an idle window of ``--idle-window`` seconds
+  (3; the event loop runs with nothing to do), twice: with the host as it runs, and with
+  its command-mailbox poll task (``wippy/providers/workflow/mailbox.py``, a SQLite read in
+  a worker thread every 0.15 s) stopped; the difference is what the poll costs, printed
+  per poll. Figure: CPU seconds per wall second (share of one core), also per 10,000
+  workflows. Baseline, in another fresh process in the same run: a bare asyncio loop
+  holding 10,000 ``loop.call_later(3600, ...)`` handles over the same window (and, for
+  scale, the same loop woken every 0.15 s by a no-op). Target ("no CPU"): with the poll
+  off, below 2% of one core and at most 3x the bare loop (a baseline under 0.1% of a core
+  counts as 0.1%: both are at the timer-noise floor); as the host runs, poll included,
+  below 2% of one core. Also printed: RSS with the 10,000 sleepers beside the same
+  process before the runtime started and beside the bare loop.
 
 Fairness. Both sides run on the same machine in the same run, each in its own Python
 process (DBOS runs in a child process so its threads do not share a GIL with wippy's
@@ -36,15 +53,18 @@ that instead). Step bodies are equally trivial on both sides. Rates are the best
 ``--repeats`` runs for figure and baseline alike, after a warm-up run on each side.
 
 Run: ``python bench/workflows.py`` (a few minutes: DBOS is the slow part; needs
-``pip install -e '.[bench]'`` for DBOS), ``--quick`` for a smoke run of seconds.
+``pip install -e '.[bench]'`` for DBOS), ``--quick`` for a smoke run of seconds (1,000
+sleepers and 1 s idle windows).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -66,8 +86,12 @@ from _common import (
 )
 
 from wippy.providers.workflow.journal import Journal
+from wippy.providers.workflow.mailbox import POLL_INTERVAL
 
 TARGET = 5.0  # wippy workflows/s over DBOS workflows/s
+IDLE_CPU_MAX = 0.02  # idle CPU of the sleepers, as a share of one core: below 2%...
+IDLE_FACTOR = 3.0  # ...and (mailbox poll off) at most this many times the bare loop's...
+IDLE_FLOOR = 0.001  # ...counting a baseline below 0.1% of a core as 0.1% (timer noise)
 STARTERS = 100  # coroutines starting workflows concurrently (a process with very many live
 # coroutines pays O(coroutines) per coroutine.spawn in Actor.spawn_task; 100 keeps that small)
 RESULT_MARK = "BENCH_RESULT "
@@ -107,6 +131,15 @@ entries:
   - name: maker
     kind: process.lua
     source: file://maker.lua
+    method: main
+  - name: sleeper
+    kind: workflow.lua
+    source: file://sleeper.lua
+    method: main
+    modules: [time]
+  - name: sleepmaker
+    kind: process.lua
+    source: file://sleepmaker.lua
     method: main
 """
 
@@ -186,11 +219,42 @@ return { main = function(n, starters)
 end }
 """
 
+# A workflow that sleeps for an hour on a durable timer (a history record, then a
+# call_later handle on the host's event loop).
+SLEEPER = """\
+local time = require("time")
+return { main = function(id)
+  time.sleep("1h")
+  return id
+end }
+"""
+
+# Starts n sleepers from STARTERS coroutines (each spawn returns once the start is durable)
+# and returns when every start has returned.
+SLEEPMAKER = """\
+return { main = function(n, starters)
+  local done = channel.new(starters)
+  local workers = math.min(n, starters)
+  for w = 1, workers do
+    coroutine.spawn(function()
+      for i = w, n, starters do
+        local _, err = process.spawn("app:sleeper", "app:workflows", i)
+        if err then error(err) end
+      end
+      done:send(w)
+    end)
+  end
+  for _ = 1, workers do done:receive() end
+  return n
+end }
+"""
+
 
 def write_project(root: Path) -> None:
     (root / "_index.yaml").write_text(INDEX)
     for name, source in (("order", ORDER), ("waiter", WAITER), ("activities", ACTIVITIES),
-                         ("starter", STARTER), ("maker", MAKER)):
+                         ("starter", STARTER), ("maker", MAKER), ("sleeper", SLEEPER),
+                         ("sleepmaker", SLEEPMAKER)):
         (root / f"{name}.lua").write_text(source)
 
 
@@ -299,6 +363,156 @@ async def wippy_recover(root: Path, n: int) -> dict[str, Any]:
             "rss_before": rss_before, "rss_after": rss_after, "signal_complete_seconds": signalled}
 
 
+# wippy: idle sleepers ------------------------------------------------------------------------
+def _not_sleeping(host: Any) -> tuple[int, list[str]]:
+    """(workflows not yet asleep, messages of stuck ones). Asleep: history replayed, nothing
+    queued, scheduled, running or waiting to take effect, and exactly one operation open, a
+    ``time.sleep`` whose timer is armed on the event loop."""
+    busy, stuck = 0, []
+    for wf in host.workflows.values():
+        if wf.stuck:
+            stuck.append(wf.stuck)
+            continue
+        armed = host._timers.get(wf.run.run_id, {})
+        if (wf.replaying or wf.queue or wf._pending_inputs or wf._scheduled or wf._running or wf._effects
+                or len(wf.ops) != 1
+                or any(not op.live or op.record["op"] != "time.sleep" or seq not in armed
+                       for seq, op in wf.ops.items())):
+            busy += 1
+    return busy, stuck
+
+
+async def _wait_sleeping(host: Any, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        busy, stuck = _not_sleeping(host)
+        if stuck:
+            raise RuntimeError(f"{len(stuck)} sleeping workflows are stuck, e.g. {stuck[0]}")
+        journal = host.journal
+        if busy == 0 and len(host.workflows) == count and not journal._queue and journal._batch is None:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{busy} of {len(host.workflows)} workflows not asleep after {timeout}s")
+        await asyncio.sleep(0.005)
+
+
+async def _idle_window(seconds: float) -> dict[str, Any]:
+    """CPU this process (every thread) spends while the event loop sits ``seconds`` with
+    nothing to do but what it holds; and how often the loop woke (asyncio's loop only)."""
+    loop = asyncio.get_running_loop()
+    selector = getattr(loop, "_selector", None)
+    wakeups = 0
+    original = None
+    if selector is not None:
+        original = selector.select
+
+        def counting_select(timeout: float | None = None) -> Any:
+            nonlocal wakeups
+            wakeups += 1
+            return original(timeout)
+
+        selector.select = counting_select
+    gc.collect()
+    ru0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time(), time.perf_counter()
+    m0 = time.thread_time()  # this coroutine runs on the loop's (main) thread
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        m1 = time.thread_time()
+        c1, t1, ru1 = time.process_time(), time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+        if selector is not None:
+            del selector.select  # back to the class's method
+    wall = t1 - t0
+    return {"wall": wall, "cpu": c1 - c0, "main_thread": m1 - m0, "user": ru1.ru_utime - ru0.ru_utime,
+            "sys": ru1.ru_stime - ru0.ru_stime, "page_faults": ru1.ru_minflt - ru0.ru_minflt
+            + ru1.ru_majflt - ru0.ru_majflt, "ctx_switches": (ru1.ru_nvcsw - ru0.ru_nvcsw)
+            + (ru1.ru_nivcsw - ru0.ru_nivcsw), "wakeups": wakeups if selector is not None else None}
+
+
+async def wippy_sleepers(n: int, window: float) -> dict[str, Any]:
+    """In a fresh process: start ``n`` workflows that each ``time.sleep("1h")``, wait until all
+    are asleep, then measure an idle window with the mailbox poll running and one with it
+    stopped (their difference is what the poll costs)."""
+    with tempfile.TemporaryDirectory(prefix="wippy-bench-sleep-") as tmp:
+        root = Path(tmp)
+        write_project(root)
+        rt = runtime_for(root)
+        gc.collect()
+        rss_before = rss_bytes()
+        async with rt:
+            host = rt.router.hosts["app:workflows"]
+            start = time.perf_counter()
+            assert await rt.run("app:sleepmaker", n, STARTERS) == n
+            await _wait_sleeping(host, n, 60 + n / 50)
+            started = time.perf_counter() - start
+            await asyncio.sleep(0.5)  # let the starts' stragglers (threads, GC) settle
+            gc.collect()
+            rss = rss_bytes()
+
+            mailbox = host.mailbox
+            polls, poll_thread_cpu = 0, 0.0
+            fetch = mailbox._fetch
+
+            def counted_fetch() -> Any:  # runs in a worker thread (asyncio.to_thread)
+                nonlocal polls, poll_thread_cpu
+                t = time.thread_time()
+                try:
+                    return fetch()
+                finally:
+                    poll_thread_cpu += time.thread_time() - t
+                    polls += 1
+
+            mailbox._fetch = counted_fetch  # type: ignore[method-assign]
+            with_poll = await _idle_window(window)
+            with_poll.update(polls=polls, poll_thread_cpu=poll_thread_cpu)
+            del mailbox._fetch
+            # The same window with the poll task stopped (the connection stays open; stop()
+            # closes it later).
+            assert mailbox._task is not None
+            mailbox._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await mailbox._task
+            mailbox._task = None
+            without_poll = await _idle_window(window)
+            # Still asleep: nothing fired, nothing ran.
+            busy, stuck = _not_sleeping(host)
+            if busy or stuck or len(host.workflows) != n:
+                raise RuntimeError(f"after the idle windows {busy} busy, {len(stuck)} stuck, "
+                                   f"{len(host.workflows)} of {n} workflows left")
+    return {"start_seconds": started, "rss_before": rss_before, "rss": rss,
+            "with_poll": with_poll, "without_poll": without_poll}
+
+
+async def bare_loop_sleepers(n: int, window: float) -> dict[str, Any]:
+    """The baseline: a bare event loop holding ``n`` ``call_later(3600, ...)`` handles (what a
+    sleeping workflow leaves on wippy's loop), nothing else."""
+    loop = asyncio.get_running_loop()
+    gc.collect()
+    rss_before = rss_bytes()
+    handles = [loop.call_later(3600, _noop, i) for i in range(n)]
+    await asyncio.sleep(0.5)
+    gc.collect()
+    rss = rss_bytes()
+    idle = await _idle_window(window)
+
+    async def tick() -> None:  # what the mailbox poll's wake-ups alone cost on this machine
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+
+    ticker = asyncio.create_task(tick())
+    ticking = await _idle_window(window)
+    ticker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ticker
+    for h in handles:
+        h.cancel()
+    return {"rss_before": rss_before, "rss": rss, "idle": idle, "ticking": ticking}
+
+
+def _noop(_i: int) -> None:
+    pass
+
+
 def run_child(args: list[str]) -> dict[str, Any]:
     """Run this script with ``args`` in a fresh interpreter; return its result line."""
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True)
@@ -391,6 +605,10 @@ def main() -> int:
                    help="workflows per throughput run (default 1000, 100 with --quick)")
     p.add_argument("--recover", type=int, default=None,
                    help="open workflows for the recovery figure (default 10000, 300 with --quick)")
+    p.add_argument("--sleepers", type=int, default=None,
+                   help="sleeping workflows for the idle-CPU figure (default 10000, 1000 with --quick)")
+    p.add_argument("--idle-window", type=float, default=None,
+                   help="seconds of each idle CPU window (default 3, 1 with --quick)")
     p.add_argument("--no-dbos", action="store_true", help="skip the DBOS baseline")
     p.add_argument("--dbos-journal", choices=("wal", "default"), default="wal",
                    help="DBOS's SQLite journal mode: WAL + synchronous=FULL like wippy (default), "
@@ -404,6 +622,10 @@ def main() -> int:
             result = dbos_throughput(int(rest[0]), int(rest[1]), rest[2])
         elif kind == "recover":
             result = run(lambda: wippy_recover(Path(rest[0]), int(rest[1])), args.uvloop)
+        elif kind == "sleep":
+            result = run(lambda: wippy_sleepers(int(rest[0]), float(rest[1])), args.uvloop)
+        elif kind == "bare-sleep":
+            result = run(lambda: bare_loop_sleepers(int(rest[0]), float(rest[1])), args.uvloop)
         else:
             raise SystemExit(f"unknown child {kind}")
         print(RESULT_MARK + json.dumps(result))
@@ -412,6 +634,8 @@ def main() -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     n = args.workflows or (100 if args.quick else 1_000)
     n_recover = args.recover or (300 if args.quick else 10_000)
+    n_sleep = args.sleepers or (1_000 if args.quick else 10_000)
+    window = args.idle_window or (1.0 if args.quick else 3.0)
     print_header("bench/workflows.py", args.uvloop, repeats)
     rows: list[Row] = []
 
@@ -459,8 +683,63 @@ def main() -> int:
                     rec["seconds"] / created["seconds"], "none", None))
     rows.append(Row("RSS after recovery", mib(rec["rss_after"]), f"before start: {mib(rec['rss_before'])}",
                     rec["rss_after"] / rec["rss_before"], "none", None))
+
+    # 3. Idle CPU of sleeping workflows, beside a bare loop holding as many timers.
+    loop_flag = ["--uvloop"] if args.uvloop else []
+    sleep = run_child(["--child", "sleep", str(n_sleep), str(window)] + loop_flag)
+    bare = run_child(["--child", "bare-sleep", str(n_sleep), str(window)] + loop_flag)
+    rows += sleep_figures(sleep, bare, n_sleep, window)
     print_summary("workflows", rows)
     return exit_code(rows, args.strict)
+
+
+def _share(idle: dict[str, Any]) -> float:
+    """CPU seconds per wall second (1.0 is one core busy)."""
+    return float(idle["cpu"] / idle["wall"])
+
+
+def _window_line(idle: dict[str, Any], n: int) -> str:
+    share = _share(idle)
+    wakeups = "" if idle["wakeups"] is None else f", {idle['wakeups'] / idle['wall']:.1f} loop wake-ups/s"
+    return (f"{share * 1e3:.3f} ms CPU per s = {share:.3%} of one core "
+            f"({share * 10_000 / n * 1e3:.3f} ms/s per 10,000 workflows; user {idle['user'] * 1e3:.1f} ms, "
+            f"sys {idle['sys'] * 1e3:.1f} ms over {idle['wall']:.1f} s{wakeups}, "
+            f"{idle['ctx_switches'] / idle['wall']:.1f} context switches/s)")
+
+
+def sleep_figures(sleep: dict[str, Any], bare: dict[str, Any], n: int, window: float) -> list[Row]:
+    polled, quiet, base, ticking = sleep["with_poll"], sleep["without_poll"], bare["idle"], bare["ticking"]
+    share, share_quiet, share_base = _share(polled), _share(quiet), _share(base)
+    print(f"{n:,} workflows in time.sleep(\"1h\"): started and asleep in {sleep['start_seconds']:.2f} s; "
+          f"idle windows of {window:g} s:")
+    print(f"  workflow.host as it runs:        {_window_line(polled, n)}")
+    print(f"  workflow.host, mailbox poll off: {_window_line(quiet, n)}")
+    print(f"  bare asyncio loop holding {n:,} call_later(3600) handles: {_window_line(base, n)}")
+    print(f"  the same bare loop woken every {POLL_INTERVAL:g} s by a no-op: {_window_line(ticking, n)}")
+    polls = polled["polls"]
+    if polls:
+        poll_cpu = polled["cpu"] - quiet["cpu"] * polled["wall"] / quiet["wall"]
+        main_cpu = polled["main_thread"] - quiet["main_thread"] * polled["wall"] / quiet["wall"]
+        wake = (ticking["cpu"] - base["cpu"] * ticking["wall"] / base["wall"]) / (ticking["wall"] / POLL_INTERVAL)
+        print(f"  mailbox poll: {polls / polled['wall']:.1f} polls/s cost {poll_cpu / polled['wall'] * 1e3:.2f} ms CPU "
+              f"per s ({poll_cpu / polled['wall']:.2%} of a core) = {poll_cpu / polls * 1e6:.0f} us per poll: "
+              f"{main_cpu / polls * 1e6:.0f} us on the loop's thread, {(poll_cpu - main_cpu) / polls * 1e6:.0f} us "
+              f"in worker threads (of which {polled['poll_thread_cpu'] / polls * 1e6:.0f} us in the SQLite read); "
+              f"a bare loop's no-op wake-up costs {wake * 1e6:.0f} us here")
+    print(f"RSS with {n:,} sleepers: {mib(sleep['rss'])} (before start: {mib(sleep['rss_before'])}, "
+          f"{(sleep['rss'] - sleep['rss_before']) / n / 1024:.1f} KiB per workflow); bare loop with "
+          f"{n:,} handles: {mib(bare['rss'])} (before: {mib(bare['rss_before'])})")
+    floor = max(share_base, IDLE_FLOOR)
+    return [
+        Row(f"idle CPU, {n:,} sleepers (poll off)", f"{share_quiet:.3%} of a core", f"bare loop: {share_base:.3%}",
+            share_quiet / share_base if share_base > 0 else None,
+            f"< {IDLE_CPU_MAX:.0%}, <= {IDLE_FACTOR:g}x base", share_quiet < IDLE_CPU_MAX
+            and share_quiet <= IDLE_FACTOR * floor),
+        Row(f"idle CPU, {n:,} sleepers (as run)", f"{share:.3%} of a core", f"bare loop: {share_base:.3%}",
+            share / share_base if share_base > 0 else None, f"< {IDLE_CPU_MAX:.0%}", share < IDLE_CPU_MAX),
+        Row(f"RSS with {n:,} sleepers", mib(sleep["rss"]), f"bare loop: {mib(bare['rss'])}",
+            sleep["rss"] / bare["rss"], "none", None),
+    ]
 
 
 if __name__ == "__main__":

@@ -26,3 +26,4 @@ def test_bench_workflows_quick_run() -> None:
     for column in ("figure", "baseline", "ratio", "result"):
         assert column in summary, summary
     assert "2-activity workflows/s" in summary and "recover" in summary, summary
+    assert "sleepers (poll off)" in summary and "sleepers (as run)" in summary, summary

@@ -48,6 +48,7 @@ CREATE INDEX IF NOT EXISTS commands_by_host ON commands (host, id);
 
 COMMAND_KINDS = ("signal", "cancel", "terminate")
 POLL_INTERVAL = 0.15  # seconds between two looks at the mailbox of a running host
+MAX_POLL_INTERVAL = 0.6  # an idle store is looked at less often, up to this
 DEFAULT_CANCEL_DEADLINE = 5.0  # seconds a canceled workflow gets before it is terminated
 
 
@@ -185,14 +186,29 @@ class Mailbox:
                 return []
             return pending(self._conn, host=self.host.host_id)
 
+    def _data_version(self) -> int | None:
+        """SQLite's counter of commits made by *other* connections (the CLI, the journal
+        writer): a few microseconds, so an idle host need not read the table at all."""
+        with self._lock:
+            if self._conn is None:
+                return None
+            return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
     async def _poll(self) -> None:
+        interval, seen = POLL_INTERVAL, None
         while True:
-            await asyncio.sleep(POLL_INTERVAL)
+            await asyncio.sleep(interval)
             try:
+                version = self._data_version()
+                if version is not None and version == seen:  # nothing committed: back off
+                    interval = min(interval * 2, MAX_POLL_INTERVAL)
+                    continue
+                seen = version
                 commands = await asyncio.to_thread(self._fetch)
             except sqlite3.Error as exc:  # busy or a passing fault: try again next time
                 log.debug("%s: reading the command mailbox failed: %s", self.host.host_id, exc)
                 continue
+            interval = POLL_INTERVAL
             if self.host.running:
                 self.drain(commands)
 
