@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import asyncio
 import json
 import sys
@@ -353,7 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) >= 2 and argv[0] == "exec" and ":" in argv[1] and not Path(argv[1]).exists():
         argv.insert(1, ".")
     args = build_parser().parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    finally:
+        # Native objects (the Temporal SDK's client) freed by a collection now rather than
+        # during interpreter shutdown, where freeing them can abort the process.
+        gc.collect()
 
 
 if __name__ == "__main__":

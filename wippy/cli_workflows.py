@@ -1,15 +1,24 @@
 """``wippy workflows ...``: look at and steer the durable workflows of a project's
-``workflow.host`` stores, whether or not a runtime is running them right now.
+``workflow.host`` stores or ``temporal.worker`` task queues, whether or not a runtime is
+running them right now.
 
-``list`` and ``show`` read the store. ``signal``, ``cancel`` and ``terminate`` put a
-command into the store's mailbox (see :mod:`wippy.providers.workflow.mailbox`); a
-running host carries it out within a fraction of a second, a stopped one when it next
-starts. The command waits up to ``--wait`` seconds to say which of the two happened.
+On a ``workflow.host``, ``list`` and ``show`` read the store; ``signal``, ``cancel`` and
+``terminate`` put a command into the store's mailbox (see
+:mod:`wippy.providers.workflow.mailbox`); a running host carries it out within a fraction
+of a second, a stopped one when it next starts. The command waits up to ``--wait``
+seconds to say which of the two happened.
+
+On a ``temporal.worker``, every command talks to the Temporal server of the worker's
+``temporal.client`` entry (see :mod:`wippy.providers.temporal.admin`): ``list`` is a
+visibility query on the worker's task queue, ``show`` describes the workflow and decodes
+its history, and ``signal``, ``cancel`` and ``terminate`` are Temporal signals and
+terminations, durable as soon as the server accepts them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -20,7 +29,8 @@ from typing import Any
 from wippy.cli_args import seconds_arg
 from wippy.errors import LoadError, WippyError
 
-STATUSES = ("running", "completed", "failed", "terminated", "canceled")
+STATUSES = ("running", "completed", "failed", "terminated", "canceled", "timed_out", "continued_as_new")
+RESERVED_SIGNALS = "__wippy"  # Temporal signal names the runtime uses (__wippy_cancel, __wippy_event)
 EXIT_ERROR, EXIT_USAGE = 1, 2
 VALUE_WIDTH = 60
 
@@ -41,8 +51,10 @@ class Store:
 
 
 # Finding the store ---------------------------------------------------------------------------
-def find_store(project: str, host: str | None) -> Store:
-    """The store file of the project's ``workflow.host`` (``--host`` picks one of several)."""
+def find_store(project: str, host: str | None) -> Any:
+    """Where the project's workflows are: the store file of its ``workflow.host`` (a
+    :class:`Store`), or the server and task queue of its ``temporal.worker`` (a
+    :class:`~wippy.providers.temporal.admin.WorkerTarget`). ``--host`` picks one of several."""
     from wippy.providers.workflow.host import store_path
     from wippy.registry import load_project
 
@@ -50,15 +62,28 @@ def find_store(project: str, host: str | None) -> Store:
         registry = load_project(Path(project))
     except LoadError as exc:
         raise _Fail(str(exc)) from None
-    hosts = sorted((e for e in registry if e.kind == "workflow.host"), key=lambda e: e.id)
-    if not hosts:
-        raise _Fail(f"error: {registry.root} has no workflow.host entry, so it keeps no workflows")
+    every = sorted((e for e in registry if e.kind in ("workflow.host", "temporal.worker")), key=lambda e: e.id)
+    if not every:
+        raise _Fail(f"error: {registry.root} has no workflow.host entry (nor a temporal.worker), "
+                    "so it keeps no workflows")
     if host is not None:
-        chosen = [e for e in hosts if host in (e.id, e.name)]
+        chosen = [e for e in every if host in (e.id, e.name)]
         if not chosen:
-            raise _Fail(f"error: no workflow.host {host!r} in {registry.root}; "
-                        f"its workflow hosts are {', '.join(e.id for e in hosts)}")
-        hosts = chosen[:1]
+            raise _Fail(f"error: no workflow host {host!r} (workflow.host or temporal.worker) in {registry.root}; "
+                        f"its workflow hosts are {', '.join(e.id for e in every)}")
+        every = chosen[:1]
+    workers = [e for e in every if e.kind == "temporal.worker"]
+    hosts = [e for e in every if e.kind == "workflow.host"]
+    if workers and (hosts or len(workers) > 1):
+        listing = ", ".join(f"{e.id} ({e.kind})" for e in every)
+        raise _Fail(f"error: {registry.root} has several workflow hosts: {listing}; pick one with --host ID")
+    if workers:
+        from wippy.providers.temporal.admin import worker_target
+
+        try:
+            return worker_target(registry, workers[0])
+        except WippyError as err:
+            raise _Fail(f"error: {err}") from None
     stores: dict[str, list[str]] = {}
     for entry in hosts:
         stores.setdefault(store_path(entry, registry.root), []).append(entry.id)
@@ -71,6 +96,10 @@ def find_store(project: str, host: str | None) -> Store:
         raise _Fail(f"error: {', '.join(ids)} keeps its workflows in memory (store: \":memory:\"); "
                     "they cannot be seen from outside the runtime that runs them")
     return Store(path, ids, hosts[0].id if host is not None else None)
+
+
+def _is_temporal(target: Any) -> bool:
+    return not isinstance(target, Store)
 
 
 def _open(store: Store, *, missing_ok: bool = False) -> Any:
@@ -184,6 +213,8 @@ def _parse_attrs(raw: list[str] | None) -> dict[str, str]:
 def cmd_list(args: argparse.Namespace, project: str) -> int:
     attrs = _parse_attrs(args.attr)
     store = find_store(project, args.host)
+    if _is_temporal(store):
+        return temporal_list(args, store, attrs)
     reader = _open(store, missing_ok=True)
     if reader is None:
         runs: list[Any] = []
@@ -225,6 +256,8 @@ def cmd_show(args: argparse.Namespace, project: str, workflow_id: str) -> int:
     from wippy.providers.workflow.mailbox import pending
 
     store = find_store(project, args.host)
+    if _is_temporal(store):
+        return temporal_show(args, store, workflow_id)
     reader = _open(store)
     try:
         run = _find_run(reader, store, workflow_id)
@@ -270,6 +303,8 @@ def _send(args: argparse.Namespace, project: str, workflow_id: str, kind: str, t
     from wippy.providers.workflow.mailbox import enqueue, is_pending
 
     store = find_store(project, args.host)
+    if _is_temporal(store):
+        return temporal_send(args, store, workflow_id, kind, topic, payload, what)
     reader = _open(store)
     try:
         try:
@@ -317,6 +352,299 @@ def cmd_cancel(args: argparse.Namespace, project: str, workflow_id: str) -> int:
 
 def cmd_terminate(args: argparse.Namespace, project: str, workflow_id: str) -> int:
     return _send(args, project, workflow_id, "terminate", None, None, "terminate")
+
+
+# Temporal hosts ------------------------------------------------------------------------------
+def _on_temporal(target: Any, work: Any, *, usage_on_invalid: bool = False) -> Any:
+    """Connect to ``target``'s server and run ``work(client)``; errors become clear messages:
+    an unreachable server names its address, an unknown workflow is NOT_FOUND."""
+    import asyncio
+    import gc
+
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from wippy.providers.temporal.admin import connect
+
+    async def main() -> Any:
+        client = await connect(target)
+        return await work(client)
+
+    failure: _Fail | None = None
+    try:
+        return asyncio.run(main())
+    except WippyError as err:
+        failure = _Fail(f"error: {err}", EXIT_USAGE if usage_on_invalid and err.kind == "INVALID" else EXIT_ERROR)
+    except RPCError as exc:
+        name = exc.status.name if exc.status is not None else "ERROR"
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT and usage_on_invalid:
+            failure = _Fail(f"error: INVALID: {exc.message}", EXIT_USAGE)
+        elif exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            failure = _Fail(f"error: UNAVAILABLE: the Temporal server at {target.address} did not answer: "
+                            f"{exc.message}")
+        else:
+            failure = _Fail(f"error: {name}: {exc.message} (Temporal at {target.address}, "
+                            f"namespace {target.namespace})")
+    finally:
+        # The SDK's client sits in reference cycles (and in the frames of a caught error's
+        # traceback); left to the interpreter's shutdown, its Rust side can take the GIL while
+        # Python finalizes and abort the process ("Fatal Python error: PyGILState_Release",
+        # temporalio/sdk-python#300). Collect it now, and raise our error only afterwards.
+        gc.collect()
+    assert failure is not None
+    raise failure
+
+
+def _temporal_queue(target: Any) -> str:
+    return f"task queue {target.task_queue} ({target.where})"
+
+
+def temporal_list(args: argparse.Namespace, target: Any, attrs: dict[str, str]) -> int:
+    from wippy.providers.temporal.admin import list_runs, search_attribute_types, visibility_query
+
+    async def work(client: Any) -> list[dict[str, Any]]:
+        types = await search_attribute_types(client, target) if attrs else {}
+        return await list_runs(client, target, visibility_query(target, args.status, attrs, types))
+
+    runs = _on_temporal(target, work, usage_on_invalid=True)
+    if args.json:
+        print(json.dumps(_json(runs), indent=2, ensure_ascii=False, default=repr))
+        return 0
+    if not runs:
+        what = "workflows" + (f" with status {args.status}" if args.status else "")
+        what += "".join(f" and {k}={v}" if i or args.status else f" with {k}={v}" for i, (k, v) in enumerate(attrs.items()))
+        print(f"no {what} on {_temporal_queue(target)}")
+        return 0
+    rows = [("WORKFLOW ID", "STATUS", "ENTRY", "HOST", "STARTED", "CLOSED", "SEARCH")]
+    for r in runs:
+        search = " ".join(f"{k}={_attr_text(v)}" for k, v in sorted(r["search"].items()))
+        rows.append((r["workflow_id"], r["status"], r["entry"] or r["type"], r["host"], _when(r["created"]),
+                     _when(r["closed"]), search or "-"))
+    print(_table(rows))
+    running = sum(r["status"] == "running" for r in runs)
+    print(f"\n{len(runs)} workflow{'' if len(runs) == 1 else 's'} ({running} running) on {_temporal_queue(target)}")
+    return 0
+
+
+def _signal_text(values: list[Any]) -> str:
+    """A signal's arguments as wippy sends them (``[payload, sender]``): the payload, and
+    who sent it when known."""
+    if 1 <= len(values) <= 2 and (len(values) == 1 or values[1] is None or isinstance(values[1], str)):
+        sender = f" from {values[1]}" if len(values) == 2 and values[1] else ""
+        return _short(values[0]) + sender
+    return _short(values)
+
+
+def _event_text(row: dict[str, Any]) -> str:
+    """One history event as a short line: names first, then the decoded value."""
+    data, kind = row["data"], row["type"]
+    parts = []
+    markers = {"core_local_activity": "local activity", "core_patch": "patch"}
+    for key in ("type", "activity", "signal", "marker", "change"):
+        if key in data:
+            parts.append(markers.get(data[key], data[key]) if key == "marker" else str(data[key]))
+    if "workflow" in data and kind != "WorkflowExecutionStarted":
+        parts.append(f"workflow {data['workflow']}")
+    if "timer" in data:
+        parts.append(f"timer {data['timer']}" + (f" ({data['after']:g}s)" if "after" in data else ""))
+    if "input" in data:
+        parts.append(_signal_text(data["input"]) if "signal" in data else _short(data["input"]))
+    if "result" in data:
+        values = data["result"]
+        parts.append(_short(values[0] if len(values) == 1 else values))
+    if "details" in data:  # a marker: local activity (type and result), patch (its ID), other
+        details = data["details"]
+        meta = (details.get("data") or [None])[0]
+        patch = (details.get("patch-data") or [None])[0]
+        if isinstance(meta, dict) and meta.get("activity_type"):
+            parts.append(str(meta["activity_type"]))
+        if isinstance(patch, dict) and patch.get("id"):
+            parts.append(str(patch["id"]))
+        elif "result" in details:
+            values = details["result"]
+            parts.append("-> " + _short(values[0] if len(values) == 1 else values))
+        elif not isinstance(meta, dict):
+            parts.append(_short(details))
+    if "failure" in data:
+        failure = data["failure"]
+        parts.append(f"{failure['kind']}: {failure['message']}")
+    if "reason" in data:
+        parts.append(str(data["reason"]))
+    if "search" in data:
+        parts.append(_short(data["search"]))
+    if "memo" in data:
+        parts.append("memo " + _short(data["memo"]))
+    text = " ".join(" ".join(parts).split())
+    width = VALUE_WIDTH + 30
+    return (text if len(text) <= width else text[: width - 3] + "...") or "-"
+
+
+def temporal_show(args: argparse.Namespace, target: Any, workflow_id: str) -> int:
+    from wippy.providers.temporal.admin import describe_run
+
+    run = _on_temporal(target, lambda client: describe_run(client, target, workflow_id))
+    if args.json:
+        print(json.dumps(_json(run), indent=2, ensure_ascii=False, default=repr))
+        return 0
+    head = [("workflow", run["workflow_id"]), ("run", run["run_id"])]
+    head.append(("entry", run["entry"]) if run["entry"] else ("type", f"{run['type']} (no workflow.lua entry "
+                                                                          "of this project)"))
+    head += [
+        ("host", f"{run['host']}: {_temporal_queue(target)}"),
+        ("status", run["status"]), ("started", _when(run["created"])), ("closed", _when(run["closed"])),
+        ("input", _short(run["input"] or [], 100)),
+    ]
+    if run["parent"]:
+        head.append(("parent", run["parent"]))
+    if run["search"]:
+        head.append(("search", _short(run["search"], 100)))
+    if run["memo"]:
+        head.append(("memo", _short(run["memo"], 100)))
+    if run["status"] == "completed":
+        head.append(("result", _short(run["result"], 100)))
+    if run["error"] is not None:
+        err = run["error"]
+        text = " ".join(f"{err['kind']}: {err['message']}".split())
+        head.append(("error", text if len(text) <= 200 else text[:197] + "..."))
+    events = run["history"]
+    head.append(("history", f"{len(events)} event{'' if len(events) == 1 else 's'}, {run['history_size']} bytes"))
+    for item in run["pending"]:
+        if item["kind"] == "activity":
+            text = f"activity {item['activity']} ({item['state']}, attempt {item['attempt']})"
+            if item.get("last_failure"):
+                text += f"; last failure {item['last_failure']['kind']}: {item['last_failure']['message']}"
+        elif item["kind"] == "child":
+            text = f"child workflow {item['workflow_id']} ({item['type']})"
+        else:
+            text = f"workflow task ({item['state']}, attempt {item['attempt']}): no worker has finished it yet"
+        head.append(("pending", text))
+    width = max(len(k) for k, _ in head)
+    print("\n".join(f"{k.ljust(width)}  {v}" for k, v in head))
+    if events:
+        first = events[0]["time"] or 0.0
+        rows = [("ID", "TIME", "TYPE", "DETAILS")]
+        for e in events:
+            offset = f"+{e['time'] - first:.3f}s" if e["time"] is not None else "-"
+            rows.append((str(e["event_id"]), offset, e["type"], _event_text(e)))
+        print()
+        print(_table(rows))
+    return 0
+
+
+async def _status_of(handle: Any, target: Any) -> tuple[str, bool]:
+    """``(status, settled)``: settled when no workflow task is waiting for a worker."""
+    from wippy.providers.temporal.admin import STATUS_NAMES, rpc_timeout
+
+    desc = await handle.describe(rpc_timeout=rpc_timeout(target))
+    status = STATUS_NAMES.get(desc.status, "unknown") if desc.status is not None else "unknown"
+    return status, not desc.raw_description.HasField("pending_workflow_task")
+
+
+async def _not_running(client: Any, target: Any, workflow_id: str, exc: Any, doing: str) -> WippyError:
+    """The error for a signal or termination the server refused with NOT_FOUND: the workflow
+    is closed, or there is no such workflow."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from wippy.providers.temporal.admin import STATUS_NAMES, rpc_timeout
+
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout(target))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return WippyError("NOT_FOUND", f"no workflow {workflow_id!r} in {target.where}")
+    status = STATUS_NAMES.get(desc.status, "closed") if desc.status is not None else "closed"
+    return WippyError("INVALID", f"workflow {workflow_id} is {status}; only a running workflow can {doing} "
+                                 f"({exc.message})")
+
+
+async def _wait_until(handle: Any, target: Any, seconds: float, check: Any) -> tuple[str, bool]:
+    """Poll the workflow every 0.1 s for up to ``seconds`` until ``check(status, settled)``."""
+    import asyncio
+
+    deadline = time.monotonic() + seconds
+    state = await _status_of(handle, target)
+    while not check(*state) and time.monotonic() < deadline:
+        await asyncio.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+        state = await _status_of(handle, target)
+    return state
+
+
+def temporal_send(args: argparse.Namespace, target: Any, workflow_id: str, kind: str, topic: str | None,
+                  payload: Any, what: str) -> int:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from wippy.providers.temporal.admin import rpc_timeout
+    from wippy.providers.temporal.workflow import CANCEL_SIGNAL
+
+    if topic is not None and topic.startswith(RESERVED_SIGNALS):
+        raise _Fail(f"error: INVALID: topic {topic!r} must not start with {RESERVED_SIGNALS!r} "
+                    "(those signals belong to the runtime; use `wippy workflows cancel`)", EXIT_USAGE)
+    queue = _temporal_queue(target)
+    lines: list[str] = []
+
+    async def guarded(client: Any, call: Any, doing: str) -> None:
+        try:
+            await call
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise await _not_running(client, target, workflow_id, exc, doing) from None
+            raise
+
+    async def signal(client: Any) -> None:
+        handle = client.get_workflow_handle(workflow_id)
+        await guarded(client, handle.signal(topic, args=[payload, None]), "take signals")
+        if args.wait <= 0:
+            lines.append(f"{what} sent to workflow {workflow_id} on {queue}")
+            return
+        status, settled = await _wait_until(handle, target, args.wait, lambda s, done: done or s != "running")
+        if settled or status != "running":
+            lines.append(f"{what} for workflow {workflow_id}: delivered; a worker on {queue} took it"
+                         + ("" if status == "running" else f" (the workflow is now {status})"))
+        else:
+            lines.append(f"{what} for workflow {workflow_id}: in its history on {queue}; no worker took it "
+                         f"within {args.wait:g}s, the workflow gets it when a worker for the task queue runs")
+
+    async def terminate(client: Any) -> None:
+        handle = client.get_workflow_handle(workflow_id)
+        await guarded(client, handle.terminate(reason="terminated from the command line (wippy workflows terminate)"),
+                      "be terminated")
+        lines.append(f"terminated workflow {workflow_id} on {queue}")
+
+    async def cancel(client: Any) -> None:
+        reason, deadline = payload["reason"], payload["deadline"]
+        # the run that is open now: the deadline's termination must not hit a later run
+        try:
+            run_id = (await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout(target))).run_id
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise await _not_running(client, target, workflow_id, exc, "be canceled") from None
+            raise
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        event = {"from": None, "reason": reason, "deadline": int(deadline * 1000)}
+        await guarded(client, handle.signal(CANCEL_SIGNAL, args=[event]), "be canceled")
+        enforce = args.wait >= deadline
+        started = time.monotonic()
+        status, _ = await _wait_until(handle, target, deadline if enforce else args.wait,
+                                      lambda s, _settled: s != "running")
+        if status != "running":
+            lines.append(f"cancel for workflow {workflow_id}: it finished as {status} "
+                         f"after {time.monotonic() - started:.1f}s")
+        elif enforce:
+            with contextlib.suppress(RPCError):  # it finished just now
+                await handle.terminate(reason=f"cancel deadline passed ({reason})")
+            lines.append(f"cancel for workflow {workflow_id}: still running after the {deadline:g}s deadline; "
+                         "terminated")
+        else:
+            lines.append(f"cancel for workflow {workflow_id}: sent (a CANCEL event, reason {reason!r}); it is still "
+                         f"running after {args.wait:g}s.\n"
+                         f"  The {deadline:g}s deadline is not enforced from the command line: nothing terminates "
+                         "it when the deadline passes. Use --wait "
+                         f"{deadline:g} (or more) to have this command do it, or `wippy workflows terminate "
+                         f"{workflow_id}` later.")
+
+    _on_temporal(target, {"signal": signal, "terminate": terminate, "cancel": cancel}[kind])
+    print("\n".join(lines))
+    return 0
 
 
 # Arguments -----------------------------------------------------------------------------------
@@ -367,10 +695,14 @@ def add_parser(sub: Any) -> None:
         help="list, inspect, signal, cancel and terminate durable workflows",
         description="Look at and steer the workflows of the project's workflow.host store "
         "(`store:` relative to the project; default .wippy/workflows.db), whether or not "
-        "`wippy run` is running it. DIR is the project directory (default: .).",
-        epilog="signal, cancel and terminate queue a command in the store: a running host "
-        "carries it out within a fraction of a second, a stopped one when it next starts. "
-        "Exit codes: 0 ok; 1 the project, store or workflow is not usable (message on stderr); "
+        "`wippy run` is running it, or of its temporal.worker, through the Temporal server of "
+        "the worker's temporal.client (workflows on the worker's task queue). "
+        "DIR is the project directory (default: .).",
+        epilog="On a workflow.host, signal, cancel and terminate queue a command in the store: a running "
+        "host carries it out within a fraction of a second, a stopped one when it next starts. "
+        "On a temporal.worker they are Temporal signals and terminations, durable once the server "
+        "accepts them. "
+        "Exit codes: 0 ok; 1 the project, store, server or workflow is not usable (message on stderr); "
         "2 bad arguments.",
     )
     wsub = p.add_subparsers(dest="workflows_command", required=True, metavar="COMMAND")
@@ -379,20 +711,23 @@ def add_parser(sub: Any) -> None:
         c = wsub.add_parser(name, help=help_text, description=help_text)
         c.add_argument("positional", nargs="*", metavar=positional)
         c.add_argument("--host", metavar="ID",
-                       help="the workflow.host to use when the project has several (ID or name)")
+                       help="the workflow.host or temporal.worker to use when the project has several (ID or name)")
         c.set_defaults(fn=run)
         return c
 
     c = command("list", "list workflows: ID, status, entry, host, times, search attributes", "[DIR]")
-    c.add_argument("--status", choices=STATUSES, help="only workflows with this status")
+    c.add_argument("--status", choices=STATUSES,
+                   help="only workflows with this status (timed_out and continued_as_new: Temporal only)")
     c.add_argument("--attr", action="append", metavar="KEY=VALUE",
-                   help="only workflows whose search attribute KEY is VALUE (compared as text; repeat to AND)")
+                   help="only workflows whose search attribute KEY is VALUE (compared as text; on Temporal "
+                   "a visibility query, numbers for Int/Double attributes; repeat to AND)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     c = command("show", "show one workflow: status, result and its history as a table", "[DIR] ID")
     c.add_argument("--json", action="store_true", help="print JSON (with the full history)")
 
-    waiting = "seconds to wait for a running host to take the command (default: 2; 0 to not wait)"
+    waiting = ("seconds to wait for a running host (on Temporal: a worker) to take the command "
+               "(default: 2; 0 to not wait)")
     c = command("signal", "send a message to a running workflow (a durable input, delivered exactly once)",
                 "[DIR] ID TOPIC [JSON|-]")
     c.epilog = "The payload is one JSON value (quote strings: '\"text\"'); - reads it from stdin; none sends nil."
@@ -400,6 +735,8 @@ def add_parser(sub: Any) -> None:
 
     c = command("cancel", "ask a running workflow to finish (it gets a CANCEL event, then is "
                 "terminated after --deadline)", "[DIR] ID")
+    c.epilog = ("On a temporal.worker the command itself terminates the workflow when the deadline passes, "
+                "and only if --wait is at least --deadline; otherwise the deadline is not enforced.")
     c.add_argument("--reason", default="canceled from the command line", help="the reason in the CANCEL event")
     c.add_argument("--deadline", type=seconds_arg, default=5.0, metavar="SECONDS",
                    help="seconds it gets to finish before it is terminated (default: 5)")

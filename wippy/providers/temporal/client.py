@@ -244,6 +244,9 @@ class TemporalClientService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        # Let the SDK's native client go now, not at interpreter exit: freeing it during
+        # shutdown can abort the process (a known temporalio issue).
+        self.client = None
 
     async def connected(self, timeout: float | None = None) -> Client:
         """The client once connected; UNAVAILABLE after ``timeout`` seconds."""
