@@ -35,20 +35,21 @@ class RetryPolicy:
     non_retryable_error_types: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, raw: Any) -> RetryPolicy:
+    def parse(cls, raw: Any, what: str = "activity.retry_policy") -> RetryPolicy:
+        """``what`` names the option in errors (workflows use ``temporal.workflow.retry_policy``)."""
         if raw is None:
             return cls()
         if not isinstance(raw, dict):
-            raise WippyError(INVALID, "activity.retry_policy must be a table")
+            raise WippyError(INVALID, f"{what} must be a table")
         attempts = raw.get("maximum_attempts", 0)
         if not isinstance(attempts, int) or attempts < 0:
-            raise WippyError(INVALID, "activity.retry_policy.maximum_attempts must be a non-negative integer")
+            raise WippyError(INVALID, f"{what}.maximum_attempts must be a non-negative integer")
         kinds = raw.get("non_retryable_error_types") or []
         if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
-            raise WippyError(INVALID, "activity.retry_policy.non_retryable_error_types must be a list of error kinds")
+            raise WippyError(INVALID, f"{what}.non_retryable_error_types must be a list of error kinds")
         coefficient = raw.get("backoff_coefficient", 2.0)
         if not isinstance(coefficient, (int, float)) or coefficient < 1:
-            raise WippyError(INVALID, "activity.retry_policy.backoff_coefficient must be a number >= 1")
+            raise WippyError(INVALID, f"{what}.backoff_coefficient must be a number >= 1")
         return cls(
             initial_interval=seconds("initial_interval", raw.get("initial_interval")) or 1.0,
             backoff_coefficient=float(coefficient),

@@ -28,6 +28,7 @@ from wippy.host.functions import Future, check_target
 from wippy.host.router import make_pid
 from wippy.lua.modules.time import NS, time_value
 from wippy.providers.workflow.execution import Op, RecordTooLarge, Workflow, check_size
+from wippy.providers.workflow.options import StartOptions
 
 if TYPE_CHECKING:
     from wippy.providers.workflow.host import WorkflowHost
@@ -278,8 +279,9 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             messages = [(item[1].decode(), to_python(item[2])) for item in msgs.values()] if msgs is not None else []
             child_name = None if name is None else name.decode()
             if target.kind == "workflow.host":
+                StartOptions.parse(options).check_durable()
                 seq = wf.seq
-                child_id = str(options.get("temporal.workflow.id") or child_name or f"{wf.workflow_id}/{seq}")
+                child_id = str(options.get("temporal.workflow.id") or child_name or default_child_id(wf, seq))
                 # A child workflow always reports its end to its parent (an EXIT event), as
                 # Temporal children do: the docs wait for it after a plain process.spawn.
                 record = {"op": "process.spawn", "key": entry_id, "host": target_host, "child": child_id,
@@ -303,6 +305,11 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
                    msgs: Any, args: Any) -> Any:
         wf = _wf(task)
         entry_id = entry.decode()
+        try:  # deterministic: checked before the history is consulted, so a replay fails alike
+            options = {} if opts is None else to_python(opts, "options")
+            StartOptions.parse(options).check_durable()
+        except WippyError as err:
+            return (None, to_lua(err))
         found = wf.replayed("process.exec", entry_id)
         if found is None:
             try:
@@ -312,10 +319,9 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             if target.kind != "workflow.host":
                 return (None, to_lua(WippyError(
                     INVALID, f"process.exec from a workflow needs a workflow host; {host_id.decode()} is a {target.kind}")))
-            options = {} if opts is None else to_python(opts, "options")
             seq = wf.seq
             child_id = str(options.get("temporal.workflow.id") or (name.decode() if name else None)
-                           or f"{wf.workflow_id}/{seq}")
+                           or default_child_id(wf, seq))
             record = {"op": "process.exec", "key": entry_id, "host": host_id.decode(), "child": child_id,
                       "args": packed_args(vm, args), "opts": options,
                       "ctx": {**wf.context, **({} if ctx is None else to_python(ctx, "context"))},
@@ -433,7 +439,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         run = wf.run
         return (to_lua({
             "workflow_id": run.workflow_id, "run_id": run.run_id, "workflow_type": run.entry,
-            "task_queue": host.host_id, "namespace": "default", "attempt": 1,
+            "task_queue": host.host_id, "namespace": "default", "attempt": wf.attempt,
             "start_time": time_value(*divmod(int(run.created * NS), NS)),
             "history_length": wf.position, "history_size": wf.sizes[wf.position - 1] if wf.position else 0,
         }),)
@@ -493,6 +499,15 @@ def runtime_spawn_request(wf: Workflow, entry_id: str, args: Any, context: dict[
     messages = [(item[1].decode(), item[2]) for item in msgs.values()] if msgs is not None else []
     return SpawnRequest(entry_id, args, parent=wf.pid, context=context, options=options, name=name,
                         messages=messages, monitor=bool(mode & 1), link=bool(mode & 2))
+
+
+def default_child_id(wf: Workflow, seq: int) -> str:
+    """The ID of a child started without one: the parent's ID and the history position,
+    with the run number for the later runs of a retried or cron workflow (whose histories
+    start over at 0)."""
+    if wf.run_no == 1:
+        return f"{wf.workflow_id}/{seq}"
+    return f"{wf.workflow_id}/run{wf.run_no}/{seq}"
 
 
 def new_workflow_id() -> str:

@@ -18,6 +18,13 @@ External effects (starting an activity, arming a timer, sending a message) run o
 after the records that led to them are committed, so a crash never leaves an effect
 whose cause is not on disk; an effect whose completion was not recorded runs again after
 a restart (at-least-once for activities, at-most-once for messages).
+
+A run may be created before its code is due (``start_delay``, a retry back-off, the wait
+for the next cron time): until :meth:`Workflow.begin` its code does not run and inputs
+that arrive are recorded but not applied, so they reach the code at its first quiescent
+point -- exactly where a replay applies them. A run that ends while its workflow goes on
+(retry, cron) is closed in the same transaction as the next run is created, and ends
+quietly: monitors, links and ``process.exec`` callers stay with the workflow ID.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from wippy.codec import pack
 from wippy.errors import INTERNAL, INVALID, WippyError
 from wippy.host.router import make_pid
 from wippy.providers.base import ExitResult
+from wippy.providers.workflow.options import StartOptions
 
 if TYPE_CHECKING:
     from wippy.providers.workflow.host import WorkflowHost
@@ -60,6 +68,7 @@ def check_size(data: bytes, what: str) -> bytes:
 
 
 HOST_STOPPED = "host stopped"
+RUN_KEY = "wippy.run"  # in a run's stored options: attempt, run number, start times, parent run
 
 
 class NonDeterminism(WippyError):
@@ -113,7 +122,8 @@ class Workflow(Process):
     __slots__ = (
         "wf_host", "run", "queue", "_replay_cmds", "_replay_inputs", "_pending_inputs", "_effects",
         "ops", "seq", "sizes", "position", "_running", "_scheduled", "stuck", "replaying",
-        "versions", "_closing", "exec_watchers",
+        "versions", "_closing", "exec_watchers", "options", "attempt", "run_no", "start_at", "exec_start",
+        "started", "children", "_continuation", "_terminate_after",
     )
 
     def __init__(self, host: WorkflowHost, run: RunRecord) -> None:
@@ -148,6 +158,20 @@ class Workflow(Process):
         self.monitors = set(watchers.get("monitors", ())) or None
         self.links = set(watchers.get("links", ())) or None
         self.exec_watchers: dict[str, int] = {pid: ref for pid, ref in watchers.get("exec", ())}
+        meta = run.options.get(RUN_KEY) or {}
+        try:
+            self.options = StartOptions.parse(run.options)
+        except WippyError as err:  # validated at the start; a store from elsewhere may differ
+            log.error("%s: ignoring its start options: %s", self.describe(), err)
+            self.options = StartOptions()
+        self.attempt: int = meta.get("attempt", 1)  # retries of this workflow ID so far, plus one
+        self.run_no: int = meta.get("run", 1)  # runs of this workflow ID so far (retries and cron)
+        self.start_at: float = meta.get("start_at", run.created)  # when the code starts (wall clock)
+        self.exec_start: float = meta.get("exec_start", self.start_at)  # when the first run's code started
+        self.started = False  # begin() has run the code
+        self.children: dict[str, str] = {}  # child workflow PID -> its parent_close_policy
+        self._continuation: RunRecord | None = None  # the next run, while this one is closing
+        self._terminate_after: Any = None  # terminated while closing into a next run
 
     def watchers_record(self) -> dict[str, Any]:
         return {"monitors": sorted(self.monitors or ()), "links": sorted(self.links or ()),
@@ -176,6 +200,15 @@ class Workflow(Process):
         return self.runtime.scheduler.loop
 
     # Running ---------------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Start the code (the run is due)."""
+        if self.started or self.exit_result is not None or self._closing or self.stuck:
+            return
+        self.started = True
+        task = self.spawn_task(self.runtime.vm.entry_task, self.run.entry.encode(), b"workflow",
+                               self.runtime.lua_args(self.run.input or []))
+        self.scheduler.start(task)
+
     def kick(self) -> None:
         """Make sure :meth:`run` happens soon (it is never re-entered)."""
         if not self._scheduled and not self._running:
@@ -208,6 +241,8 @@ class Workflow(Process):
 
     def _quiescent(self) -> bool:
         """Called with nothing runnable. Applies the next input; False when idle."""
+        if not self.started:  # inputs wait for the code: it sees them where a replay would
+            return False
         if self._replay_inputs:
             seq, record = self._replay_inputs.popleft()
             self.position = max(self.position, seq + 1)
@@ -308,6 +343,10 @@ class Workflow(Process):
 
         A message too large to record raises RecordTooLarge for its sender; an operation's
         result or an event too large to record arrives as that error instead."""
+        if self._continuation is not None and self.exit_result is None and (
+                record["in"] == "msg" or (record["in"] == "event" and record["event"].get("kind") == "CANCEL")):
+            self._hand_over(record)
+            return
         if self.exit_result is not None or self._closing or self.stuck == HOST_STOPPED:
             return
         try:
@@ -325,6 +364,15 @@ class Workflow(Process):
         if self.stuck:  # blocked (non-determinism): kept in the history for when it resumes
             return
         flushed.add_done_callback(lambda f: self._input_durable(f, record))
+
+    def _hand_over(self, record: dict[str, Any]) -> None:
+        """A message (or CANCEL) that arrives while this run closes into the next one: it is
+        written into the next run's history, which applies it once its code runs."""
+        run = self._continuation
+        assert run is not None and run.history is not None
+        data = check_size(pack(record), f"{self.describe()}: {_record_name(record)}")
+        self.wf_host.journal.append(run.run_id, len(run.history), data)
+        run.history.append(record)
 
     def _input_durable(self, flushed: Any, record: dict[str, Any]) -> None:
         if flushed.exception() is not None:
@@ -380,10 +428,17 @@ class Workflow(Process):
             self.close_run(ExitResult(error=values[0]), "failed")
 
     def terminate(self, error: Any) -> None:
+        if self._continuation is not None and self.exit_result is None:
+            self._terminate_after = error  # the next run is being created: it ends at once
+            return
         self.close_run(ExitResult(error=error), "terminated")
 
-    def close_run(self, result: ExitResult, status: str) -> None:
-        """Write the outcome, and only once it is durable tell anyone about it."""
+    def close_run(self, result: ExitResult, status: str, *, final: bool = False) -> None:
+        """Write the outcome, and only once it is durable tell anyone about it.
+
+        A completed or failed run may instead go on as a new run of the same workflow ID
+        (retry policy, cron schedule; never when ``final``): the next run is created in the
+        same transaction and nobody is told anything."""
         if self._closing or self.exit_result is not None:
             return
         self._closing = True
@@ -399,19 +454,42 @@ class Workflow(Process):
             status, py_value, py_error = "failed", None, err
             result = ExitResult(error=vm.to_lua(err))
         effects, self._effects = self._effects, []
-        flushed = self.wf_host.journal.close_run(self.run.run_id, status, py_value, py_error)
+        host = self.wf_host
+        after = None if final or status not in ("completed", "failed") else host.next_run(self, status, py_error)
+        flushed = host.journal.close_run(self.run.run_id, status, py_value, py_error)
+        if after is not None:
+            host.journal.create_run(after)  # the same transaction: a crash keeps both or neither
+            self._continuation = after
 
         def durable(f: Any) -> None:
             if f.exception() is not None:
                 self._closing = False
+                self._continuation = None
                 self.halt(f"journal write failed: {f.exception()}")
                 return
             for fx in effects:
                 fx()
             self.run.status, self.run.result, self.run.error = status, py_value, py_error
-            self.exit(result)
+            if after is not None:
+                host.continue_run(self, after, result)
+            else:
+                self.exit(result)
+                host.close_children(self)
 
         flushed.add_done_callback(durable)
+
+    def exit_quietly(self, result: ExitResult) -> None:
+        """This run is over but its workflow goes on in a next run (same PID): release what
+        the run held and tell nobody; watchers stay with the workflow."""
+        if self.exit_result is not None:
+            return
+        self.exit_result = result
+        self.close()
+        self.host.forget(self)
+        router = self.runtime.router
+        for target in self.monitoring or ():
+            router.unwatch(target, self.pid, link=False)
+        router.release_names(self.pid)
 
     def nondeterminism(self, message: str) -> None:
         full = f"{self.describe()}: non-determinism: {message}; fix the code and restart the host to resume"

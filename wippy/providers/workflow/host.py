@@ -3,6 +3,17 @@
 On start the host opens its store and replays every open workflow, then carries on live.
 It owns the live side of effects: timers on the event loop, activities as function
 calls with retries, and child workflows on this or another workflow host.
+
+It also carries out the start options that shape a workflow's runs, durably: everything
+is derived from what the run stores (its options and, under ``wippy.run``, its attempt,
+run number and start times), so a restart re-arms the same wall-clock deadlines:
+
+- ``start_delay``: the run's code starts at its stored start time;
+- ``run_timeout`` / ``execution_timeout``: the run (the whole workflow) fails with TIMEOUT
+  at its start time (the first run's start time) plus the timeout;
+- ``retry_policy``: a failed run goes on as a new run of the same ID after the back-off;
+- ``cron_schedule``: every run goes on as a new run at the next scheduled minute;
+- ``parent_close_policy``: what happens to a child workflow when its parent run closes.
 """
 
 from __future__ import annotations
@@ -16,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from wippy.actors.scheduler import Dispatcher
 from wippy.codec import pack
-from wippy.errors import ALREADY_EXISTS, CANCELED, WippyError
-from wippy.host.router import make_pid
-from wippy.providers.base import HostProvider, SpawnRequest
+from wippy.errors import ALREADY_EXISTS, CANCELED, TIMEOUT, WippyError
+from wippy.host.router import make_pid, parse_pid
+from wippy.providers.base import ExitResult, HostProvider, SpawnRequest
+from wippy.providers.workflow import cron
 from wippy.providers.workflow.activities import ActivityRunner
 from wippy.providers.workflow.dispatch import build_dispatcher, new_workflow_id, packed_args
-from wippy.providers.workflow.execution import Op, Workflow, check_size
+from wippy.providers.workflow.execution import RUN_KEY, Op, Workflow, check_size
 from wippy.providers.workflow.journal import Journal, RunRecord
 from wippy.providers.workflow.mailbox import Mailbox
 from wippy.providers.workflow.options import StartOptions
@@ -33,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("wippy.workflow")
 
 DEFAULT_STORE = ".wippy/workflows.db"
+# keys of a run's own timers in WorkflowHost._timers (operation timers use their seq, >= 0)
+START, RUN_TIMEOUT, EXECUTION_TIMEOUT = -1, -2, -3
 
 
 def store_path(entry: Entry, root: Path) -> str:
@@ -55,6 +69,7 @@ class WorkflowHost(HostProvider):
         self.recovered = 0
         self.mailbox = Mailbox(self)  # commands from `wippy workflows signal|cancel|terminate`
         self._timers: dict[str, dict[int, asyncio.Handle]] = {}  # run ID -> op seq -> handle
+        self._orphans: set[str] = set()  # run IDs whose parent close policy check_parents() applied
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -73,6 +88,11 @@ class WorkflowHost(HostProvider):
         self.recovered = len(runs)
         if runs:
             log.info("%s: resuming %d open workflow%s", self.host_id, len(runs), "" if len(runs) == 1 else "s")
+        # a parent that closed just before a crash may not have reached its children: look
+        # again, here and on the other workflow hosts (the parent's host may start last)
+        for host in list(self.runtime.router.hosts.values()):
+            if isinstance(host, WorkflowHost) and host.running:
+                host.check_parents()
         await self.mailbox.start()
 
     async def stop(self, timeout: float) -> None:
@@ -88,12 +108,167 @@ class WorkflowHost(HostProvider):
         await self.journal.close()
 
     def _launch(self, run: RunRecord) -> Workflow:
+        """Put a stored run to work: its own timers armed from its stored times, its code
+        started now or, if it is not due yet, at its start time."""
         wf = Workflow(self, run)
         self.workflows[wf.pid] = wf
-        task = wf.spawn_task(self.runtime.vm.entry_task, run.entry.encode(), b"workflow",
-                             self.runtime.lua_args(run.input or []))
-        wf.scheduler.start(task)
+        options = wf.options
+        if options.execution_timeout:
+            self._arm(wf, EXECUTION_TIMEOUT, wf.exec_start + options.execution_timeout, self._timed_out, wf, True)
+        if options.run_timeout:
+            self._arm(wf, RUN_TIMEOUT, wf.start_at + options.run_timeout, self._timed_out, wf, False)
+        if wf.start_at > time.time():
+            self._arm(wf, START, wf.start_at, wf.begin)
+        else:
+            wf.begin()
         return wf
+
+    def _arm(self, wf: Workflow, key: int, at: float, fn: Any, *args: Any) -> None:
+        """Call ``fn(*args)`` at wall-clock time ``at`` (now if overdue) while ``wf`` is open."""
+        timers = self._timers.setdefault(wf.run.run_id, {})
+        old = timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self._timers.get(wf.run.run_id, {}).pop(key, None)
+            if wf.exit_result is None and self.workflows.get(wf.pid) is wf:
+                fn(*args)
+
+        timers[key] = self.runtime.scheduler.loop.call_later(max(at - time.time(), 0.0), fire)
+
+    def _timed_out(self, wf: Workflow, whole: bool) -> None:
+        options = wf.options
+        if whole:  # the whole workflow: no retry, no next cron run
+            error = WippyError(TIMEOUT, f"workflow {wf.workflow_id} exceeded its execution timeout "
+                                        f"({options.execution_timeout:g}s)", retryable=False)
+        else:  # this run: the retry policy may run it again
+            error = WippyError(TIMEOUT, f"workflow {wf.workflow_id} exceeded its run timeout "
+                                        f"({options.run_timeout:g}s)", retryable=True)
+        log.info("%s: %s", wf.describe(), error.message)
+        wf.close_run(ExitResult(error=self.runtime.vm.to_lua(error)), "failed", final=whole)
+
+    # Runs that go on: retries and cron -----------------------------------------------------
+    def next_run(self, wf: Workflow, status: str, error: Any) -> RunRecord | None:
+        """The run that follows ``wf``'s run, which just ended with ``status``, or None when
+        the workflow ends with it. Called while closing the run, before anything is written."""
+        options = wf.options
+        now = time.time()
+        deadline = wf.exec_start + options.execution_timeout if options.execution_timeout else None
+        try:
+            policy = options.retry()
+            schedule = options.schedule()
+        except WippyError as err:
+            log.error("%s: %s", wf.describe(), err)
+            return None
+        canceled = isinstance(error, WippyError) and error.kind == CANCELED
+        attempt, at = 1, None
+        if status == "failed" and policy is not None and not canceled:
+            err = error if isinstance(error, WippyError) else WippyError("UNKNOWN", str(error))
+            if policy.retries(err, wf.attempt):
+                retry_at = now + policy.delay(wf.attempt)
+                if deadline is None or retry_at < deadline:
+                    attempt, at = wf.attempt + 1, retry_at
+                    log.info("%s: attempt %d failed (%s); run %d starts in %.3gs", wf.describe(), wf.attempt,
+                             err, wf.run_no + 1, retry_at - now)
+        if at is None and schedule is not None and not canceled:
+            cron_at = cron.next_fire(schedule, max(now, wf.start_at))  # never the same slot twice
+            if deadline is None or cron_at < deadline:
+                at = cron_at
+        if at is None:
+            return None
+        run = wf.run
+        meta = {**(run.options.get(RUN_KEY) or {}), "attempt": attempt, "run": wf.run_no + 1, "start_at": at,
+                "exec_start": wf.exec_start}
+        return RunRecord(run_id=uuid.uuid4().hex, workflow_id=run.workflow_id, host=self.host_id, entry=run.entry,
+                         status="running", input=run.input, context=dict(run.context),
+                         options={**run.options, RUN_KEY: meta}, parent=run.parent, watchers=wf.watchers_record(),
+                         search=dict(run.search), memo=dict(run.memo), history=[])
+
+    def continue_run(self, old: Workflow, run: RunRecord, result: ExitResult) -> None:
+        """``old``'s close and ``run`` are on disk: hand the workflow ID over to ``run``."""
+        if old._terminate_after is not None:  # terminated meanwhile: the next run ends unstarted
+            error = old._terminate_after
+            py_error = self.runtime.vm.to_python(error, "error")
+
+            def told(_f: Any) -> None:
+                old.exit(ExitResult(error=error))
+                self.close_children(old)
+
+            self.journal.close_run(run.run_id, "terminated", None, py_error).add_done_callback(told)
+            return
+        watchers = old.watchers_record()  # monitors added or removed while the run was closing
+        if watchers != run.watchers:
+            run.watchers = watchers
+            self.journal.set_watchers(run.run_id, watchers)
+        old.exit_quietly(result)
+        if not self.running:  # stopping: the next run is stored and starts with the host
+            return
+        self.close_children(old)
+        self._launch(run)
+
+    # Parent close policy -------------------------------------------------------------------
+    def close_children(self, parent: Workflow) -> None:
+        """``parent``'s run has closed: apply each child's parent_close_policy."""
+        if not self.running:  # stopping: check_parents() does it on the next start
+            return
+        router = self.runtime.router
+        for pid, policy in parent.children.items():
+            host = router.host_of(pid)
+            if not isinstance(host, WorkflowHost) or not host.running:
+                continue
+            host.detach(pid, parent.pid)  # a next run of the parent (same PID) is not its parent
+            host.apply_parent_close(pid, parent.pid, policy)
+
+    def apply_parent_close(self, pid: str, parent: str, policy: str) -> None:
+        wf = self.workflows.get(pid)
+        if wf is None or wf.exit_result is not None:
+            return
+        if policy == "terminate":
+            log.info("%s: terminated: its parent %s closed", wf.describe(), parent)
+            self.terminate(pid, self.runtime.vm.to_lua(WippyError(
+                CANCELED, f"parent workflow {parent} closed (parent_close_policy terminate)", retryable=False)))
+        elif policy == "request_cancel":
+            wf.deliver_event({"kind": "CANCEL", "from": parent, "reason": "parent workflow closed"})
+
+    def detach(self, pid: str, watcher: str) -> None:
+        """Forget every watch ``watcher`` holds on ``pid`` (monitor, link, exec)."""
+        wf = self.workflows.get(pid)
+        if wf is None:
+            return
+        changed = wf.exec_watchers.pop(watcher, None) is not None
+        for group in (wf.monitors, wf.links):
+            if group and watcher in group:
+                group.discard(watcher)
+                changed = True
+        if changed:
+            self.journal.set_watchers(wf.run.run_id, wf.watchers_record())
+
+    def check_parents(self) -> None:
+        """After a restart: children whose parent run closed without reaching them."""
+        router = self.runtime.router
+        for wf in list(self.workflows.values()):
+            parent = wf.run.parent
+            parent_run = (wf.run.options.get(RUN_KEY) or {}).get("parent_run")
+            policy = wf.options.parent_close_policy
+            if (parent is None or parent_run is None or policy == "abandon" or wf.exit_result is not None
+                    or wf.run.run_id in self._orphans):
+                continue
+            host = router.host_of(parent)
+            if not isinstance(host, WorkflowHost) or not host.running:
+                continue
+            live = host.workflows.get(parent)
+            if live is not None and live.run.run_id == parent_run:
+                continue
+            latest = host.journal.latest_run(parse_pid(parent)[1])
+            if latest is None or (latest.run_id == parent_run and latest.status == "running"):
+                continue
+            if policy == "request_cancel" and any(
+                    r.get("in") == "event" and r["event"].get("kind") == "CANCEL" and r["event"].get("from") == parent
+                    for r in wf.run.history or ()):
+                continue  # asked already (before the restart)
+            self._orphans.add(wf.run.run_id)
+            self.apply_parent_close(wf.pid, parent, policy)
 
     def forget(self, proc: Any) -> None:
         if self.workflows.get(proc.pid) is proc:  # a terminate_existing start may already own the PID
@@ -106,7 +281,7 @@ class WorkflowHost(HostProvider):
     # Starting workflows ----------------------------------------------------------------------
     def spawn(self, request: SpawnRequest) -> str:
         entry = self.workflow_entry(request.entry_id)
-        options = StartOptions.parse(request.options)
+        options = StartOptions.parse(request.options).check_durable()
         explicit = options.workflow_id or request.name
         workflow_id = explicit or new_workflow_id()
         running_now = self.workflows.get(make_pid(self.host_id, workflow_id))
@@ -154,7 +329,24 @@ class WorkflowHost(HostProvider):
                        options: dict[str, Any], *, parent: str | None = None, monitor: bool = False,
                        link: bool = False, exec_ref: int | None = None,
                        messages: list[tuple[str, Any]] | None = None,
-                       search: dict[str, Any] | None = None, memo: dict[str, Any] | None = None) -> str:
+                       search: dict[str, Any] | None = None, memo: dict[str, Any] | None = None,
+                       parent_run: str | None = None) -> str:
+        """Create the first run of a workflow and launch it (its code may start later)."""
+        try:
+            parsed = StartOptions.parse(options)
+            schedule = parsed.schedule()
+        except WippyError as err:  # (checked by the spawner already)
+            log.error("workflow %s: ignoring bad start options: %s", workflow_id, err)
+            parsed, schedule = StartOptions(), None
+        now = time.time()
+        if schedule is not None:  # the first run waits for the first scheduled minute
+            start_at = cron.next_fire(schedule, now)
+        else:
+            start_at = now + (parsed.start_delay or 0.0)
+        meta: dict[str, Any] = {"attempt": 1, "run": 1, "start_at": start_at, "exec_start": start_at}
+        if parent_run is not None:
+            meta["parent_run"] = parent_run
+        options = {**options, RUN_KEY: meta}
         watchers: dict[str, Any] = {"monitors": [], "links": [], "exec": []}
         if parent is not None:
             if monitor:
@@ -177,6 +369,11 @@ class WorkflowHost(HostProvider):
 
     def ensure_child(self, parent: Workflow, record: dict[str, Any], _unused: Any, exec_ref: int | None) -> None:
         """Start a child workflow recorded by ``parent`` unless it already exists."""
+        try:
+            policy = StartOptions.parse(record.get("opts") or {}).parent_close_policy
+        except WippyError:
+            policy = "terminate"
+        parent.children[make_pid(record["host"], record["child"])] = policy
         host = self.runtime.router.hosts.get(record["host"])
         if not isinstance(host, WorkflowHost) or not host.running:
             log.error("%s: child host %s is not a running workflow.host", parent.describe(), record["host"])
@@ -187,7 +384,7 @@ class WorkflowHost(HostProvider):
         host.start_workflow(
             record["child"], record["key"], record["args"], record.get("ctx") or {}, record.get("opts") or {},
             parent=parent.pid, monitor=bool(mode & 1), link=bool(mode & 2), exec_ref=exec_ref,
-            messages=record.get("msgs") or [],
+            messages=record.get("msgs") or [], parent_run=parent.run.run_id,
         )
         if mode & 1:
             parent.monitoring = (parent.monitoring or set()) | {make_pid(host.host_id, record["child"])}
@@ -250,7 +447,8 @@ class WorkflowHost(HostProvider):
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [{"pid": wf.pid, "entry": wf.entry_id, "host": self.host_id, "inbox": len(wf.inbox.buffer),
-                 "status": "blocked: " + wf.stuck if wf.stuck else "running"} for wf in self.workflows.values()]
+                 "status": "blocked: " + wf.stuck if wf.stuck else "running" if wf.started else "waiting to start"}
+                for wf in self.workflows.values()]
 
     # Live effects ----------------------------------------------------------------------------
     def arm_timer(self, wf: Workflow, op: Op) -> None:

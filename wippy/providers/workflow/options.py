@@ -3,15 +3,23 @@
 The ``temporal.workflow.*`` keys of the upstream docs are accepted as written, so code
 written for Temporal runs unchanged here; the short forms (``id``, ``id_conflict_policy``,
 ...) work too.
+
+``retry_policy`` and ``cron_schedule`` are kept as written by :meth:`StartOptions.parse`
+(a Temporal worker hands them to the server); :meth:`StartOptions.check_durable` parses
+them for ``workflow.host``, which carries them out itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wippy.durations import parse_duration
 from wippy.errors import INVALID, WippyError
+
+if TYPE_CHECKING:
+    from wippy.providers.workflow.activities import RetryPolicy
+    from wippy.providers.workflow.cron import Schedule
 
 PREFIX = "temporal.workflow."
 CONFLICT_POLICIES = ("use_existing", "fail", "terminate_existing")
@@ -48,6 +56,8 @@ class StartOptions:
     run_timeout: float | None = None
     start_delay: float | None = None
     parent_close_policy: str = "terminate"
+    retry_policy: Any = None  # the table as written; see retry()
+    cron_schedule: Any = None  # as written (a string, or None); see schedule()
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> StartOptions:
@@ -87,4 +97,38 @@ class StartOptions:
         out.execution_timeout = seconds("execution_timeout", opts.get("execution_timeout"))
         out.run_timeout = seconds("run_timeout", opts.get("run_timeout"))
         out.start_delay = seconds("start_delay", opts.get("start_delay"))
+        out.retry_policy = opts.get("retry_policy")
+        cron = opts.get("cron_schedule")
+        out.cron_schedule = (cron.strip() or None) if isinstance(cron, str) else cron
         return out
+
+    def retry(self) -> RetryPolicy | None:
+        """The workflow's own retry policy, or None (a failed run is final)."""
+        if self.retry_policy is None:
+            return None
+        from wippy.providers.workflow.activities import RetryPolicy
+
+        return RetryPolicy.parse(self.retry_policy, "temporal.workflow.retry_policy")
+
+    def schedule(self) -> Schedule | None:
+        """The workflow's cron schedule, or None (it runs once)."""
+        if self.cron_schedule is None:
+            return None
+        if not isinstance(self.cron_schedule, str):
+            raise WippyError(INVALID, "start option cron_schedule must be a string")
+        from wippy.providers.workflow import cron
+
+        return cron.parse(self.cron_schedule)
+
+    def check_durable(self) -> StartOptions:
+        """Raise INVALID unless the options workflow.host acts on are usable."""
+        self.retry()
+        self.schedule()
+        if self.cron_schedule is not None and self.start_delay:
+            raise WippyError(INVALID, "start options cron_schedule and start_delay cannot be used together "
+                                      "(a cron workflow starts at its first scheduled time)")
+        for name in ("execution_timeout", "run_timeout", "start_delay"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise WippyError(INVALID, f"start option {name} must not be negative")
+        return self
