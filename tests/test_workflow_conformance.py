@@ -30,6 +30,8 @@ from tests.conformance.harness import (  # noqa: F401  (fixtures)
 from wippy import load_project
 from wippy.testing import TestResult, discover, run_tests
 
+pytest_plugins = ["tests.temporal_server"]
+
 LUA_TESTS = [e.id for e in discover(load_project(PROJECT))]
 
 
@@ -73,7 +75,7 @@ def test_attrs_are_stored_with_the_run(conformance: Conformance) -> None:
             result = await conformance.run(rt, "conf:wf_info", {"key": "attrs", "customer": "cust-9"},
                                            options={"temporal.workflow.id": "attrs-1"})
             pid = conformance.provider.pid("attrs-1")
-            return result, conformance.provider.attributes(rt, pid)
+            return result, await conformance.provider.attributes(rt, pid)
 
     result, (search, memo) = asyncio.run(main())
     assert result["workflow_id"] == "attrs-1"
@@ -89,7 +91,7 @@ def test_start_options_set_attrs_and_memo(conformance: Conformance) -> None:
                 "temporal.workflow.search_attributes": {"customer_id": "cust-1"},
                 "temporal.workflow.memo": {"source": "api"},
             })
-            search, memo = conformance.provider.attributes(rt, pid)
+            search, memo = await conformance.provider.attributes(rt, pid)
             await conformance.signal(rt, pid, "stop")
             await conformance.wait_closed(rt, pid)
             return search, memo
@@ -112,11 +114,14 @@ PAIRS_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_pairs_order_is_the_same_in_every_process(conformance: Conformance) -> None:
+def test_pairs_order_is_the_same_in_every_process(conformance: Conformance, tmp_path: Path) -> None:
     """Lua seeds its string hashes per state: only a deterministic pairs() agrees across
-    processes. Two processes, one table of 600 string keys, the same order."""
-    procs = [subprocess.Popen([sys.executable, "-c", PAIRS_SCRIPT, str(conformance.root)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes. Two processes, one table of 600 string keys, the same order. (Each process
+    has a project copy and store of its own: two embedded hosts do not share a store.)"""
+    second = Conformance(tmp_path / "second" / "project", conformance.provider)
+    procs = [subprocess.Popen([sys.executable, "-c", PAIRS_SCRIPT, str(cf.root)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cf in (conformance, second)]
     outputs = []
     for proc in procs:
         out, err = proc.communicate(timeout=60)

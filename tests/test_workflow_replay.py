@@ -28,6 +28,8 @@ from tests.conformance.harness import (  # noqa: F401  (fixtures)
 )
 from wippy import Runtime
 
+pytest_plugins = ["tests.temporal_server"]
+
 
 def total_hits(phases: list[dict[str, Any]]) -> Counter[str]:
     total: Counter[str] = Counter()
@@ -65,7 +67,7 @@ def test_recorded_commands_are_replayed_not_executed_again(conformance: Conforma
             phases.append(await cf.counts(rt))
         for gate in (2, 3):
             async with cf.runtime() as rt:
-                assert cf.provider.status(rt, pid) == "running"
+                assert await cf.provider.status(rt, pid) == "running"
                 await cf.signal(rt, pid, "go")
                 await cf.wait_hit(rt, f"checkpoint:recorded.{gate}")
                 phases.append(await cf.counts(rt))
@@ -112,10 +114,10 @@ def test_coroutines_channels_select_and_timers_replay_exactly(conformance: Confo
         async with cf.runtime() as rt:
             pid = await cf.start(rt, "conf:wf_interleave")
             # 4 timers armed, then the 30ms one fired
-            await until(lambda: _at_least(cf.provider, rt, pid, 5), "the first timer")
+            await until(lambda: _timers(cf.provider, rt, pid, 4, 1), "the first timer")
         await asyncio.sleep(0.1)  # down while the 60ms and 90ms timers fall due
         async with cf.runtime() as rt:
-            await until(lambda: _at_least(cf.provider, rt, pid, 7), "the overdue timers")
+            await until(lambda: _timers(cf.provider, rt, pid, 4, 3), "the overdue timers")
         async with cf.runtime() as rt:
             return await cf.wait_closed(rt, pid)
 
@@ -129,8 +131,10 @@ def test_coroutines_channels_select_and_timers_replay_exactly(conformance: Confo
     assert resumed.value == trace
 
 
-async def _at_least(provider: Provider, rt: Runtime, pid: str, n: int) -> bool | None:
-    return True if provider.history_length(rt, pid) >= n else None
+async def _timers(provider: Provider, rt: Runtime, pid: str, started: int, fired: int = 0) -> bool | None:
+    """True once ``pid`` has started at least ``started`` durable timers and ``fired`` fired."""
+    now = await provider.timers(rt, pid)
+    return True if now[0] >= started and now[1] >= fired else None
 
 
 # Non-determinism ---------------------------------------------------------------------------
@@ -148,11 +152,13 @@ def test_code_that_disagrees_with_history_stops_and_resumes_once_fixed(conforman
     async def mismatched(pid: str) -> tuple[str, str | None, dict[str, int]]:
         async with cf.runtime() as rt:
             async def reason() -> str | None:
-                return cf.provider.blocked(rt, pid)
+                return await cf.provider.blocked(rt, pid)
 
+            # the message is kept for when the run can go on again; it is also what makes a
+            # Temporal worker replay the run (workflow.host replays every open run at start)
+            await cf.signal(rt, pid, "go")
             why = await until(reason, "the non-determinism error")
-            await cf.signal(rt, pid, "go")  # a blocked run still takes messages durably
-            return why, cf.provider.status(rt, pid), await cf.hits(rt)
+            return why, await cf.provider.status(rt, pid), await cf.hits(rt)
 
     async def fixed(pid: str) -> tuple[Outcome, dict[str, int]]:
         async with cf.runtime() as rt:
@@ -203,7 +209,7 @@ def test_a_sleep_that_fell_due_while_down_fires_right_after_restart(conformance:
     async def main() -> tuple[Outcome, float]:
         async with cf.runtime() as rt:
             pid = await cf.start(rt, "conf:wf_sleeper", 400)
-            await until(lambda: _at_least(cf.provider, rt, pid, 2), "the sleep to be recorded")
+            await until(lambda: _timers(cf.provider, rt, pid, 1), "the sleep to be recorded")
         await asyncio.sleep(0.5)  # the runtime is down past the wake-up time
         async with cf.runtime() as rt:
             restarted = time.monotonic()
@@ -222,7 +228,7 @@ def test_a_sleep_keeps_its_wake_up_time_across_a_restart(conformance: Conformanc
     async def main() -> tuple[Outcome, float]:
         async with cf.runtime() as rt:
             pid = await cf.start(rt, "conf:wf_sleeper", 500)
-            await until(lambda: _at_least(cf.provider, rt, pid, 2), "the sleep to be recorded")
+            await until(lambda: _timers(cf.provider, rt, pid, 1), "the sleep to be recorded")
         await asyncio.sleep(0.2)  # down, but back before the wake-up time
         async with cf.runtime() as rt:
             restarted = time.time()

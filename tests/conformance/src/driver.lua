@@ -174,6 +174,40 @@ function D.stop_workflows()
   return true
 end
 
+-- Names, monitors and links between workflows that are not parent and child.
+function D.between_workflows()
+  local me = process.pid()
+  -- a name registered by a workflow: messages reach it, and it is released when it ends
+  local name = unique("named")
+  local named = assert(process.spawn("conf:wf_named", WORKER, { name = name, driver = me }))
+  assert(expect("registered") == named, "registered by the workflow")
+  assert(process.registry.lookup(name) == named, "the name resolves to the workflow")
+  assert(process.send(name, "hello", { n = 1 }))
+  local ack, msg = expect("named_ack")
+  assert(ack.n == 1 and msg:from() == named, "the workflow got the message sent to its name")
+  local released = false
+  for _ = 1, 300 do  -- the workflow returns right after its reply
+    if process.registry.lookup(name) == nil then released = true break end
+    process.inbox():receive_timeout("10ms")
+  end
+  assert(released, "the name is released when the workflow ends")
+
+  -- a workflow monitoring one workflow and linked to another
+  local a = assert(process.spawn("conf:wf_waiter", WORKER, "monitored"))
+  local b = assert(process.spawn("conf:wf_waiter", WORKER, "linked"))
+  local watcher = assert(process.spawn_monitored("conf:wf_watcher", WORKER, { monitored = a, linked = b, driver = me }))
+  assert(expect("watching"))
+  assert(process.send(a, "stop"))
+  assert(process.terminate(b))
+  local ev = next_event("EXIT")
+  assert(ev.from == watcher and ev.result.error == nil, tostring(ev.result.error))
+  local seen = ev.result.value
+  assert(seen.EXIT and seen.EXIT.from == a and not seen.EXIT.failed and seen.EXIT.value.input == "monitored",
+    "EXIT with the monitored workflow's result")
+  assert(seen.LINK_DOWN and seen.LINK_DOWN.from == b and seen.LINK_DOWN.failed, "LINK_DOWN from the linked workflow")
+  return true
+end
+
 function D.main(scenario, ...)
   local fn = D[scenario]
   if not fn then error("unknown scenario " .. tostring(scenario)) end

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import re
@@ -245,8 +246,10 @@ class TemporalClientService:
                 await self._task
         self._task = None
         # Let the SDK's native client go now, not at interpreter exit: freeing it during
-        # shutdown can abort the process (a known temporalio issue).
+        # shutdown can abort the process (a known temporalio issue). It sits in reference
+        # cycles (handles, workers), so collect them too (temporalio/sdk-python#300).
         self.client = None
+        gc.collect()
 
     async def connected(self, timeout: float | None = None) -> Client:
         """The client once connected; UNAVAILABLE after ``timeout`` seconds."""

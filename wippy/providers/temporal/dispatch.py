@@ -41,6 +41,22 @@ DEFAULT_ACTIVITY_TIMEOUT = timedelta(minutes=10)
 LOCAL_TIMEOUT = timedelta(minutes=1)
 
 
+def chosen_version(change: str, low: int, high: int) -> int:
+    """``workflow.version(change, low, high)`` as patches: the version a run takes is
+    recorded as the patch ``<change>@<version>``. A new run records ``high``; a replay finds
+    the version it recorded (probing ``high`` down to ``low``; a patch of another version in
+    the history is reported as out of range), and a run from before the call gets ``low``."""
+    for v in range(high, low - 1, -1):
+        if workflow.patched(f"{change}@{v}"):  # outside a replay: records ``high`` and is True
+            return v
+    seen = getattr(workflow._Runtime.current(), "_patches_notified", ())
+    for patch in seen:
+        name, _, recorded = str(patch).rpartition("@")
+        if name == change and recorded.lstrip("-").isdigit():
+            return int(recorded)
+    return low
+
+
 # Commands ------------------------------------------------------------------------------------
 def _proc(task: LuaTask) -> TemporalProcess:
     return task.actor  # type: ignore[return-value]  # only TemporalProcess actors use this dispatcher
@@ -120,7 +136,7 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
 
     # Timers --------------------------------------------------------------------------------
     class TimerHandle:
-        __slots__ = ("task", "channel", "period")
+        __slots__ = ("task", "channel", "period", "fired")
 
     def sleep(task: LuaTask, ns: Any) -> Any:
         if type(ns) is not int:
@@ -132,11 +148,13 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
     def arm(proc: TemporalProcess, handle: Any, ns: int) -> None:
         async def tick() -> None:
             await workflow.sleep(max(ns, 0) / NS)
+            handle.fired = not handle.period  # (the Lua code may stop it while it is pushed)
             handle.channel.push(to_lua(time_value(*divmod(workflow.time_ns(), NS))))
             while handle.period:
                 await workflow.sleep(handle.period / NS)
                 handle.channel.push(to_lua(time_value(*divmod(workflow.time_ns(), NS))))
 
+        handle.fired = False
         handle.task = proc.spawn_bg(tick(), lambda t: None)
 
     def new_timer(period: bool) -> Any:
@@ -153,13 +171,13 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
         return handler
 
     def stop(task: LuaTask, handle: Any) -> Any:
-        active = not handle.task.done()
+        active = not handle.task.done() and not handle.fired
         handle.task.cancel()
         handle.channel.buffer.clear()
         return (active,)
 
     def reset(task: LuaTask, handle: Any, ns: Any) -> Any:
-        active = not handle.task.done()
+        active = not handle.task.done() and not handle.fired
         handle.task.cancel()
         handle.channel.buffer.clear()
         if handle.period:
@@ -236,6 +254,10 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
             out["execution_timeout"] = timedelta(seconds=parsed.execution_timeout)
         if parsed.run_timeout:
             out["run_timeout"] = timedelta(seconds=parsed.run_timeout)
+        raw = parsed.raw
+        task_timeout = seconds("task_timeout", raw.get("temporal.workflow.task_timeout", raw.get("task_timeout")))
+        if task_timeout or host.task_timeout:
+            out["task_timeout"] = timedelta(seconds=task_timeout or host.task_timeout)
         if parsed.memo:
             out["memo"] = parsed.memo
         pcp = {"terminate": workflow.ParentClosePolicy.TERMINATE, "abandon": workflow.ParentClosePolicy.ABANDON,
@@ -271,17 +293,21 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
                 return
             handle = t.result()
             pid = make_pid(host.host_id, handle.id)
-            if mode & 1:
-                async def watch() -> Any:
-                    return await handle
 
-                def exited(w: asyncio.Task[Any]) -> None:
-                    exc = w.exception()
-                    result = {"value": None if exc else to_lua(w.result()),
-                              "error": to_lua(from_failure(exc)) if exc else None}
-                    Process.deliver_event(proc, {"kind": "EXIT", "from": pid, "result": result})
+            # A child workflow always reports its end to its parent (an EXIT event), as on
+            # workflow.host; a linked one that fails also takes the parent down (LINK_DOWN)
+            async def watch() -> Any:
+                return await handle
 
-                proc.spawn_bg(watch(), exited)
+            def exited(w: asyncio.Task[Any]) -> None:
+                exc = w.exception()
+                result = {"value": None if exc else to_lua(w.result()),
+                          "error": to_lua(from_failure(exc)) if exc else None}
+                Process.deliver_event(proc, {"kind": "EXIT", "from": pid, "result": result})
+                if mode & 2 and exc is not None and not proc.closed:
+                    Process.deliver_event(proc, {"kind": "LINK_DOWN", "from": pid, "result": result})
+
+            proc.spawn_bg(watch(), exited)
             proc.scheduler.resume(task, pid.encode())
 
         proc.spawn_bg(start(), started)
@@ -320,6 +346,8 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
         def handler(task: LuaTask, *args: Any) -> Any:
             proc = _proc(task)
             plain = [a.decode() if isinstance(a, bytes) else a for a in args]
+            if op in ("register", "unregister") and workflow.unsafe.is_replaying():
+                host.replayed_name_op(op, plain, proc.pid)  # names live in the runtime
             return awaiting(task, local("wippy.control", op, plain, proc.pid), lambda ok: (ok, None))
 
         return handler
@@ -351,8 +379,12 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
         proc = _proc(task)
         change = change_id.decode()
         if change not in proc.versions:
-            proc.versions[change] = high if workflow.patched(change) else low
-        return (proc.versions[change],)
+            proc.versions[change] = chosen_version(change, int(low), int(high))
+        chosen = proc.versions[change]
+        if not low <= chosen <= high:
+            raise WippyError(INVALID, f"workflow.version({change!r}): this run uses version {chosen}, "
+                                      f"outside the supported range {low}..{high}")
+        return (chosen,)
 
     def attrs(task: LuaTask, search: Any, memo: Any) -> Any:
         if search is not None:

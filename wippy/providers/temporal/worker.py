@@ -59,6 +59,7 @@ _WORKER_OPTIONS = {
     "build_id": "build_id",
     "max_cached_workflows": "max_cached_workflows",
 }
+_WORKER_DURATIONS = ("sticky_queue_schedule_to_start_timeout", "graceful_shutdown_timeout")
 
 
 def typed_search_attributes(values: dict[str, Any]) -> TypedSearchAttributes:
@@ -83,13 +84,17 @@ class TemporalWorkerHost(HostProvider):
         client_id = entry.resolve(str(entry.data.get("client", "")))
         self.client_id = client_id
         self.task_queue = str(entry.data.get("task_queue", "default"))
+        # the workflow task timeout of runs started through this worker and of their child
+        # workflows, unless a start sets temporal.workflow.task_timeout (server default 10s)
+        self.task_timeout = seconds("workflow_task_timeout", entry.data.get("workflow_task_timeout"))
         self.worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
         self._ops: set[asyncio.Task[Any]] = set()
         self._last: asyncio.Future[Any] | None = None
-        self._watchers: dict[str, dict[str, set[str]]] = {}  # pid -> {"monitors", "links"}
-        self._watch_tasks: dict[str, asyncio.Task[None]] = {}
-        self._starting: dict[str, asyncio.Future[Any]] = {}  # pid -> its start, while in flight
+        self._watches: dict[str, _Watch] = {}  # pid -> the watch on its latest run
+        self._watch_tasks: set[asyncio.Task[None]] = set()
+        self._starting: dict[str, asyncio.Future[str]] = {}  # pid -> its start (the run ID), while in flight
+        self.loop: asyncio.AbstractEventLoop | None = None  # the runtime's loop (workflows run in a thread)
 
     @property
     def workflow_types(self) -> dict[str, str]:
@@ -124,6 +129,7 @@ class TemporalWorkerHost(HostProvider):
     async def start(self) -> None:
         service = self._client_service()
         self.task_queue = service.settings.tq_prefix + self.task_queue
+        self.loop = asyncio.get_running_loop()
         self.runtime.router.add_host(self)
         self.running = True
         WORKERS[self.task_queue] = self
@@ -137,8 +143,11 @@ class TemporalWorkerHost(HostProvider):
 
     async def _run(self, service: TemporalClientService) -> None:
         client = await service.connected()
-        options = {dst: self.entry.data.get("worker_options", {}).get(src)
-                   for src, dst in _WORKER_OPTIONS.items() if src in (self.entry.data.get("worker_options") or {})}
+        given = self.entry.data.get("worker_options") or {}
+        options: dict[str, Any] = {dst: given[src] for src, dst in _WORKER_OPTIONS.items() if src in given}
+        for name in _WORKER_DURATIONS:
+            if given.get(name) is not None:
+                options[name] = timedelta(seconds=seconds(f"worker_options.{name}", given[name]) or 0)
         workflows = [LuaWorkflow]
         activities = [self._activity(), *self._local_activities()]
         self.worker = Worker(
@@ -152,18 +161,22 @@ class TemporalWorkerHost(HostProvider):
 
     async def stop(self, timeout: float) -> None:
         self.running = False
-        WORKERS.pop(self.task_queue, None)
         if self.worker is not None:
             try:
                 await asyncio.wait_for(self.worker.shutdown(), timeout)
             except TimeoutError:
                 log.warning("%s: worker did not shut down within %gs", self.host_id, timeout)
-        for task in [*self._ops, *self._watch_tasks.values(), *([self._task] if self._task else [])]:
+        # only now: a task the worker still runs while shutting down must find its project
+        if WORKERS.get(self.task_queue) is self:
+            del WORKERS[self.task_queue]
+        for task in [*self._ops, *self._watch_tasks, *([self._task] if self._task else [])]:
             task.cancel()
-        for task in [*self._ops, *self._watch_tasks.values(), *([self._task] if self._task else [])]:
+        for task in [*self._ops, *self._watch_tasks, *([self._task] if self._task else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.runtime.router.remove_host(self.host_id)
+        self.worker, self._task, self._last = None, None, None  # (see TemporalClientService.stop)
+        self._watches.clear()
 
     # Activities ------------------------------------------------------------------------------
     def _activity(self) -> Any:
@@ -202,7 +215,7 @@ class TemporalWorkerHost(HostProvider):
                 if op == "lookup":
                     return router.names.get(args[0])
                 if op == "register":
-                    router.register(args[0], args[1] if len(args) > 1 and args[1] else caller)
+                    self.register_name(args[0], args[1] if len(args) > 1 and args[1] else caller)
                     return True
                 if op == "unregister":
                     return router.unregister(args[0])
@@ -215,7 +228,12 @@ class TemporalWorkerHost(HostProvider):
                     reason = args[2] if len(args) > 2 and isinstance(args[2], str) else "canceled"
                     return bool(host and host.cancel(target, caller, reason, deadline / 1000))
                 if op in ("monitor", "link"):
-                    return router.watch(target, caller, link=op == "link")
+                    if not router.watch(target, caller, link=op == "link") and op == "monitor":
+                        # gone already: EXIT right away, as for any process (and on workflow.host)
+                        gone = WippyError(NOT_FOUND, f"process {target} not found", retryable=False)
+                        router.deliver_event(caller, {"kind": "EXIT", "from": target, "result": {
+                            "value": None, "error": runtime.vm.to_lua(gone)}})
+                    return True
                 if op in ("unmonitor", "unlink"):
                     router.unwatch(target, caller, link=op == "unlink")
                     return True
@@ -224,6 +242,31 @@ class TemporalWorkerHost(HostProvider):
             raise to_application_error(WippyError(INVALID, f"unknown control operation {op}"))
 
         return [send, spawn, control]
+
+    # Names -----------------------------------------------------------------------------------
+    def register_name(self, name: str, owner: str) -> None:
+        """Register ``name`` for ``owner``; a workflow of this worker keeps it until its run
+        ends, however it ends (the name registry lives in the runtime, not in Temporal)."""
+        router = self.runtime.router
+        router.register(name, owner)
+        if router.host_of(owner) is self and owner not in self._watches:
+            self._watch(owner, self._starting.get(owner))
+
+    def replayed_name_op(self, op: str, args: list[Any], caller: str) -> None:
+        """A workflow replayed ``process.registry.register/unregister`` (a local activity whose
+        result comes from history): names live in the runtime, so after a restart the
+        replay applies it again. Called from the workflow thread."""
+        def apply() -> None:
+            try:
+                if op == "register":
+                    self.register_name(args[0], args[1] if len(args) > 1 and args[1] else caller)
+                else:
+                    self.runtime.router.unregister(args[0])
+            except WippyError as err:  # e.g. the name is taken now: say so, carry on
+                log.warning("%s: replaying %s of %r for %s: %s", self.host_id, op, args[0], caller, err)
+
+        if self.loop is not None and self.running:
+            self.loop.call_soon_threadsafe(apply)
 
     # Host provider -----------------------------------------------------------------------------
     async def _client(self) -> Any:
@@ -272,6 +315,7 @@ class TemporalWorkerHost(HostProvider):
         if options.search:
             kwargs["search_attributes"] = typed_search_attributes(options.search)
         task_timeout = seconds("task_timeout", raw.get("temporal.workflow.task_timeout", raw.get("task_timeout")))
+        task_timeout = task_timeout or self.task_timeout
         if task_timeout:
             kwargs["task_timeout"] = timedelta(seconds=task_timeout)
         if raw.get("temporal.workflow.enable_eager_start"):
@@ -301,15 +345,18 @@ class TemporalWorkerHost(HostProvider):
                 raise
             for topic, payload in messages:
                 await handle.signal(topic, args=[payload, request.parent])
-            return pid
+            return str(handle.result_run_id or handle.first_execution_run_id or "")
 
-        self._starting[pid] = self._background(start())
-        self._starting[pid].add_done_callback(lambda _f: self._starting.pop(pid, None))
+        starting = self._starting[pid] = self._background(start())
+        starting.add_done_callback(lambda f: self._starting.pop(pid) if self._starting.get(pid) is f else None)
         if request.parent is not None and (request.monitor or request.link):
+            # watch the run this start makes (or finds): a later start of the same workflow
+            # ID (terminate_existing, a reuse policy) is another run with watchers of its own
+            watch = self._watch(pid, starting)
             if request.monitor:
-                self.add_watcher(pid, request.parent, link=False)
+                watch.monitors.add(request.parent)
             if request.link:
-                self.add_watcher(pid, request.parent, link=True)
+                watch.links.add(request.parent)
                 self.runtime.router.watch(request.parent, pid, link=True)
         return pid
 
@@ -352,26 +399,31 @@ class TemporalWorkerHost(HostProvider):
             await self._terminate(pid, f"cancel deadline passed ({reason})")
 
     # Monitors and links of ordinary processes --------------------------------------------------
+    def _watch(self, pid: str, starting: asyncio.Future[str] | None) -> _Watch:
+        """A new watch on the run of ``pid`` that ``starting`` starts (the latest run when
+        None); it becomes the one later monitors and links of ``pid`` join."""
+        watch = self._watches[pid] = _Watch()
+        task = asyncio.ensure_future(self._await_exit(pid, watch, starting))
+        self._watch_tasks.add(task)
+        task.add_done_callback(self._watch_tasks.discard)
+        return watch
+
     def add_watcher(self, pid: str, watcher: str, link: bool) -> bool:
-        group = self._watchers.setdefault(pid, {"monitors": set(), "links": set()})
-        group["links" if link else "monitors"].add(watcher)
-        if pid not in self._watch_tasks:
-            task = asyncio.ensure_future(self._await_exit(pid))
-            self._watch_tasks[pid] = task
+        watch = self._watches.get(pid) or self._watch(pid, self._starting.get(pid))
+        (watch.links if link else watch.monitors).add(watcher)
         return True
 
     def remove_watcher(self, pid: str, watcher: str, link: bool) -> None:
-        group = self._watchers.get(pid)
-        if group is not None:
-            group["links" if link else "monitors"].discard(watcher)
+        watch = self._watches.get(pid)
+        if watch is not None:
+            (watch.links if link else watch.monitors).discard(watcher)
 
-    async def _await_exit(self, pid: str) -> None:
+    async def _await_exit(self, pid: str, watch: _Watch, starting: asyncio.Future[str] | None) -> None:
         vm = self.runtime.vm
         try:
-            starting = self._starting.get(pid)
-            if starting is not None:
-                await starting
-            value = await (await self.handle(pid)).result()
+            run_id = await starting if starting is not None else None
+            handle = (await self._client()).get_workflow_handle(parse_pid(pid)[1], run_id=run_id or None)
+            value = await handle.result()
             result = ExitResult(value=vm.to_lua(value))
         except WorkflowFailureError as exc:
             result = ExitResult(error=vm.to_lua(from_failure(exc.cause or exc)))
@@ -383,9 +435,19 @@ class TemporalWorkerHost(HostProvider):
             raise
         except Exception as exc:
             result = ExitResult(error=vm.to_lua(WippyError(CANCELED, f"workflow {pid} ended: {exc}")))
-        self._watch_tasks.pop(pid, None)
-        group = self._watchers.pop(pid, {"monitors": set(), "links": set()})
-        self.runtime.router.exited(pid, result, group["monitors"], group["links"])
+        if self._watches.get(pid) is watch:
+            del self._watches[pid]
+        self.runtime.router.exited(pid, result, watch.monitors, watch.links)
+
+
+class _Watch:
+    """The monitors and links of one workflow run."""
+
+    __slots__ = ("monitors", "links")
+
+    def __init__(self) -> None:
+        self.monitors: set[str] = set()
+        self.links: set[str] = set()
 
 
 async def call_function(runtime: Runtime, name: str, values: list[Any], context: dict[str, Any]) -> Any:

@@ -55,14 +55,21 @@ def thread_runtime(host: TemporalWorkerHost) -> Runtime:
 
 
 class LoopQueue:
-    """Scheduler interface for one Lua workflow: steps run on Temporal's workflow loop."""
+    """Scheduler interface for one Lua workflow: steps run on Temporal's workflow loop.
 
-    __slots__ = ("proc", "queue", "scheduled")
+    Each input (an activity result, a timer firing, a signal) runs the Lua code until
+    nothing more can run before the next input is handed over, as on workflow.host: when
+    one workflow task brings several inputs (timers that fell due together while no worker
+    ran), the Lua code sees them one at a time, in order, exactly as if they had come in
+    separate tasks. So the queue runs at once when something is added from outside a step,
+    instead of on a later turn of the loop after every input has been delivered."""
+
+    __slots__ = ("proc", "queue", "running")
 
     def __init__(self, proc: TemporalProcess) -> None:
         self.proc = proc
         self.queue: deque[tuple[LuaTask, Any]] = deque()
-        self.scheduled = False
+        self.running = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -81,20 +88,22 @@ class LoopQueue:
 
     def _add(self, task: LuaTask, payload: Any) -> None:
         self.queue.append((task, payload))
-        if not self.scheduled:
-            self.scheduled = True
-            self.loop.call_soon(self.run)
+        if not self.running:
+            self.run()
 
     def run(self) -> None:
-        self.scheduled = False
+        self.running = True
         step = self.proc.runtime.scheduler.step
-        while self.queue:
-            task, payload = self.queue.popleft()
-            if task.finished:
-                continue
-            left = step(task, payload)
-            if left is not None:
-                self.queue.append((task, left))
+        try:
+            while self.queue:
+                task, payload = self.queue.popleft()
+                if task.finished:
+                    continue
+                left = step(task, payload)
+                if left is not None:
+                    self.queue.append((task, left))
+        finally:
+            self.running = False
 
 
 class _HostView:
@@ -153,6 +162,18 @@ class TemporalProcess(Process):
     def terminate(self, error: Any) -> None:
         self.main_finished(False, (error,))
 
+    def evict(self) -> None:
+        """Drop the Lua side without an outcome: the run left this worker's cache."""
+        self.close()
+        for task in list(self.bg):
+            task.cancel()
+
+
+def _evicting() -> bool:
+    """True while the SDK evicts the current run from the worker's cache (it cancels every
+    task of the run then, and the run must let them end)."""
+    return bool(getattr(workflow._Runtime.maybe_current(), "_deleting", False))
+
 
 WORKERS: dict[str, TemporalWorkerHost] = {}
 """Started worker hosts by task queue: how a workflow run finds its project."""
@@ -191,6 +212,11 @@ class LuaWorkflow:
             try:
                 return await asyncio.shield(proc.outcome)
             except asyncio.CancelledError:
+                if _evicting():
+                    # the run leaves this worker's cache (shutdown, a failed task, cache
+                    # size): drop the Lua side; the run goes on elsewhere from history
+                    proc.evict()
+                    raise
                 # Temporal asked this workflow to cancel: tell the Lua code (a CANCEL event)
                 # and keep running it; it decides how to finish, as with process.cancel.
                 if proc.outcome.done():
