@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.converter import (
     BinaryNullPayloadConverter,
     BinaryPlainPayloadConverter,
@@ -79,3 +80,19 @@ class WippyPayloadConverter(CompositePayloadConverter):
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=WippyPayloadConverter)
+
+
+def typed_search_attributes(values: dict[str, Any]) -> TypedSearchAttributes:
+    """Search attributes typed from their Lua values: booleans, integers, floats, and
+    keywords for everything else (the server must have them registered)."""
+    pairs: list[SearchAttributePair[Any]] = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_bool(key), value))
+        elif isinstance(value, int):
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_int(key), value))
+        elif isinstance(value, float):
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_float(key), value))
+        else:
+            pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(key), str(value)))
+    return TypedSearchAttributes(pairs)

@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
 )
 
 from wippy.actors.channel import Channel
@@ -28,6 +25,7 @@ from wippy.host.functions import Future, check_target
 from wippy.host.router import make_pid, parse_pid
 from wippy.lua.modules.time import NS, time_value
 from wippy.providers.temporal.context import CONTEXT
+from wippy.providers.temporal.converter import typed_search_attributes
 from wippy.providers.temporal.failures import from_failure
 from wippy.providers.workflow.dispatch import INTERNAL_COMMANDS, packed_args
 from wippy.providers.workflow.options import seconds
@@ -388,17 +386,7 @@ def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
 
     def attrs(task: LuaTask, search: Any, memo: Any) -> Any:
         if search is not None:
-            pairs = []
-            for key, value in to_python(search, "search").items():
-                if isinstance(value, bool):
-                    pairs.append(SearchAttributePair(SearchAttributeKey.for_bool(key), value))
-                elif isinstance(value, int):
-                    pairs.append(SearchAttributePair(SearchAttributeKey.for_int(key), value))
-                elif isinstance(value, float):
-                    pairs.append(SearchAttributePair(SearchAttributeKey.for_float(key), value))
-                else:
-                    pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(key), str(value)))
-            workflow.upsert_search_attributes(TypedSearchAttributes(pairs))
+            workflow.upsert_search_attributes(typed_search_attributes(to_python(search, "search")))
         if memo is not None:
             workflow.upsert_memo(to_python(memo, "memo"))
         return (True,)

@@ -15,9 +15,6 @@ from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.common import (
     RawValue,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -31,6 +28,7 @@ from wippy.host.router import make_pid, parse_pid
 from wippy.providers.base import ExitResult, HostProvider, SpawnRequest
 from wippy.providers.temporal.client import TemporalClientService
 from wippy.providers.temporal.context import CONTEXT, activity_context
+from wippy.providers.temporal.converter import typed_search_attributes
 from wippy.providers.temporal.failures import from_failure, to_application_error
 from wippy.providers.temporal.workflow import CANCEL_SIGNAL, EVENT_SIGNAL, WORKERS, LuaWorkflow
 from wippy.providers.workflow.dispatch import new_workflow_id, packed_args
@@ -62,18 +60,6 @@ _WORKER_OPTIONS = {
 _WORKER_DURATIONS = ("sticky_queue_schedule_to_start_timeout", "graceful_shutdown_timeout")
 
 
-def typed_search_attributes(values: dict[str, Any]) -> TypedSearchAttributes:
-    pairs: list[SearchAttributePair[Any]] = []
-    for key, value in values.items():
-        if isinstance(value, bool):
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_bool(key), value))
-        elif isinstance(value, int):
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_int(key), value))
-        elif isinstance(value, float):
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_float(key), value))
-        else:
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(key), str(value)))
-    return TypedSearchAttributes(pairs)
 
 
 class TemporalWorkerHost(HostProvider):
