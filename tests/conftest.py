@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,16 @@ def run_lua(project: Project, body: str, *args: Any, modules: list[str] | None =
     project.function("t", f"local function main(...)\n{textwrap.dedent(body)}\nend\nreturn {{ main = main }}\n",
                      modules=modules)
     return project.call("app:t", *args)
+
+
+Run = Callable[..., Any]
+
+
+@pytest.fixture
+def lua(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """``lua(body, *args, modules=...)``: run ``body`` in a fresh one-entry project."""
+
+    def run(body: str, *args: Any, modules: list[str] | None = None) -> Any:
+        return run_lua(Project(tmp_path_factory.mktemp("p")), body, *args, modules=modules)
+
+    return run

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from tests.conftest import Project, run_lua
+from tests.conftest import Project, Run, run_lua
 from wippy import WippyError
-
-Run = Callable[..., Any]
-
-
-@pytest.fixture
-def lua(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """``lua(body, *args, modules=...)``: run ``body`` in a fresh one-entry project."""
-
-    def run(body: str, *args: Any, modules: list[str] | None = None) -> Any:
-        return run_lua(Project(tmp_path_factory.mktemp("p")), body, *args, modules=modules)
-
-    return run
 
 
 def lua_error(project: Project, body: str, modules: list[str] | None = None) -> WippyError:
