@@ -20,3 +20,13 @@ def test_lua_error_becomes_internal_error(project: Project) -> None:
         run_lua(project, 'error("boom")')
     assert info.value.kind == "INTERNAL"
     assert "boom" in info.value.message
+
+
+def test_bad_timeout_option_is_invalid(project: Project) -> None:
+    project.function("add", "return { main = function(a, b) return a + b end }")
+    result = run_lua(project, """
+        local funcs = require("funcs")
+        local value, err = funcs.new():with_options({timeout = -5}):call("app:add", 1, 2)
+        return { value = value, kind = err:kind(), message = err:message() }
+    """, modules=["funcs"])
+    assert result == {"kind": "INVALID", "message": "call option timeout must be a positive number of milliseconds"}

@@ -125,11 +125,11 @@ class FunctionRunner:
     ) -> FunctionCall:
         """Start ``target``; raises NOT_FOUND / INVALID before anything runs."""
         entry_id, profile = self.resolve(target)
-        call = FunctionCall(self.runtime, entry_id, profile, args, context, on_done)
         timeout_ms = (options or {}).get("timeout")
+        if timeout_ms is not None and (not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0):
+            raise WippyError(INVALID, "call option timeout must be a positive number of milliseconds")
+        call = FunctionCall(self.runtime, entry_id, profile, args, context, on_done)
         if timeout_ms is not None:
-            if not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0:
-                raise WippyError(INVALID, "call option timeout must be a positive number of milliseconds")
             handle = self.runtime.scheduler.loop.call_later(
                 timeout_ms / 1000,
                 call.fail,

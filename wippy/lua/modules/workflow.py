@@ -4,6 +4,7 @@ ephemeral host (``process.host``). ``workflow.host`` replaces them with recorded
 from __future__ import annotations
 
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.process import Process
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 def commands(runtime: Runtime) -> dict[str, Any]:
     to_lua = runtime.vm.to_lua
-    started: dict[int, float] = {}
+    started: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()  # actor -> first info()
 
     def host_id(task: LuaTask) -> Any:
         actor = task.actor
@@ -29,7 +30,7 @@ def commands(runtime: Runtime) -> dict[str, Any]:
 
         actor = task.actor
         pid = getattr(actor, "pid", "")
-        start = started.setdefault(id(actor), time.time())
+        start = started.setdefault(actor, time.time())
         return (to_lua({
             "workflow_id": pid, "run_id": pid, "workflow_type": getattr(actor, "entry_id", ""),
             "task_queue": getattr(getattr(actor, "host", None), "host_id", ""), "namespace": "default",

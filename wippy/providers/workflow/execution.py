@@ -59,9 +59,12 @@ class RecordTooLarge(WippyError):
         super().__init__(INVALID, message, retryable=False)
 
 
-def check_size(data: bytes, what: str) -> bytes:
-    """``data`` (packed), or RecordTooLarge naming ``what``, the size and the limit."""
+def check_size(data: bytes, what: str | Callable[[], str]) -> bytes:
+    """``data`` (packed), or RecordTooLarge naming ``what``, the size and the limit.
+    ``what`` may be a function, so hot paths only build the description on failure."""
     if len(data) > MAX_RECORD_BYTES:
+        if callable(what):
+            what = what()
         raise RecordTooLarge(f"{what} is {len(data)} bytes packed, over the limit of {MAX_RECORD_BYTES} bytes "
                              "for one workflow history record; pass a reference (an ID, a file name) instead")
     return data
@@ -310,7 +313,7 @@ class Workflow(Process):
         RecordTooLarge (INVALID); an input record over it raises without writing anything."""
         data = pack(record)
         try:
-            check_size(data, f"{self.describe()}: {_record_name(record)}")
+            check_size(data, lambda: f"{self.describe()}: {_record_name(record)}")
         except RecordTooLarge as err:
             if "in" in record:
                 raise
