@@ -36,7 +36,7 @@ def ensure_env() -> None:
         print(f"creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(PY, "-m", "pip", "install", "--quiet", "-e", ".[test,fast]")
+    run(PY, "-m", "pip", "install", "--quiet", "-e", ".[test,fast,temporal]")
     STAMP.write_text(digest)
 
 

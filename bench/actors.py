@@ -211,9 +211,9 @@ async def idle_wippy(n: int) -> dict[str, Any]:
 
             async def stop_all() -> float:
                 start = time.perf_counter()
-                for pid in list(host.processes):
+                for pid in list(host.actors):
                     host.deliver(pid, "stop", None, None)
-                while host.processes:
+                while host.actors:
                     await asyncio.sleep(0.005)
                 return time.perf_counter() - start
 
@@ -222,7 +222,7 @@ async def idle_wippy(n: int) -> dict[str, Any]:
             gc.collect()
             before = rss_bytes()
             spawn_s = await spawn_blocked(n)
-            alive = len(host.processes)
+            alive = len(host.actors)
             gc.collect()
             after = rss_bytes()
             stop_s = await stop_all()

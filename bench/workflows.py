@@ -283,7 +283,7 @@ def _idle(host: Any) -> tuple[int, list[str]]:
     """(workflows still busy, messages of stuck ones). Idle: history replayed, no operation
     outstanding, nothing queued or about to run."""
     busy, stuck = 0, []
-    for wf in host.workflows.values():
+    for wf in host.actors.values():
         if wf.stuck:
             stuck.append(wf.stuck)
         elif wf.replaying or wf.ops or wf.queue or wf._pending_inputs or wf._scheduled or wf._running:
@@ -297,10 +297,10 @@ async def _wait_idle(host: Any, count: int, timeout: float) -> None:
         busy, stuck = _idle(host)
         if stuck:
             raise RuntimeError(f"{len(stuck)} recovered workflows are stuck, e.g. {stuck[0]}")
-        if busy == 0 and len(host.workflows) == count:
+        if busy == 0 and len(host.actors) == count:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{busy} of {len(host.workflows)} workflows still busy after {timeout}s")
+            raise RuntimeError(f"{busy} of {len(host.actors)} workflows still busy after {timeout}s")
         await asyncio.sleep(0.002)
 
 
@@ -349,12 +349,12 @@ async def wippy_recover(root: Path, n: int) -> dict[str, Any]:
         # Proof that the recovered workflows are live: signal each; all complete.
         vm = rt.vm
         t = time.perf_counter()
-        for pid in list(host.workflows):
+        for pid in list(host.actors):
             host.deliver(pid, "go", vm.to_lua({"ok": True}), None)
         deadline = time.monotonic() + 60 + n / 50
-        while host.workflows:
+        while host.actors:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{len(host.workflows)} signalled workflows did not complete")
+                raise RuntimeError(f"{len(host.actors)} signalled workflows did not complete")
             await asyncio.sleep(0.005)
         signalled = time.perf_counter() - t
     finally:
@@ -369,7 +369,7 @@ def _not_sleeping(host: Any) -> tuple[int, list[str]]:
     queued, scheduled, running or waiting to take effect, and exactly one operation open, a
     ``time.sleep`` whose timer is armed on the event loop."""
     busy, stuck = 0, []
-    for wf in host.workflows.values():
+    for wf in host.actors.values():
         if wf.stuck:
             stuck.append(wf.stuck)
             continue
@@ -389,10 +389,10 @@ async def _wait_sleeping(host: Any, count: int, timeout: float) -> None:
         if stuck:
             raise RuntimeError(f"{len(stuck)} sleeping workflows are stuck, e.g. {stuck[0]}")
         journal = host.journal
-        if busy == 0 and len(host.workflows) == count and not journal._queue and journal._batch is None:
+        if busy == 0 and len(host.actors) == count and not journal._queue and journal._batch is None:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{busy} of {len(host.workflows)} workflows not asleep after {timeout}s")
+            raise RuntimeError(f"{busy} of {len(host.actors)} workflows not asleep after {timeout}s")
         await asyncio.sleep(0.005)
 
 
@@ -476,9 +476,9 @@ async def wippy_sleepers(n: int, window: float) -> dict[str, Any]:
             without_poll = await _idle_window(window)
             # Still asleep: nothing fired, nothing ran.
             busy, stuck = _not_sleeping(host)
-            if busy or stuck or len(host.workflows) != n:
+            if busy or stuck or len(host.actors) != n:
                 raise RuntimeError(f"after the idle windows {busy} busy, {len(stuck)} stuck, "
-                                   f"{len(host.workflows)} of {n} workflows left")
+                                   f"{len(host.actors)} of {n} workflows left")
     return {"start_seconds": started, "rss_before": rss_before, "rss": rss,
             "with_poll": with_poll, "without_poll": without_poll}
 

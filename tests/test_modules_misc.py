@@ -506,7 +506,7 @@ def test_random_ids_go_through_commands(project: Project) -> None:
         end }
     """, modules=["uuid", "crypto"])
     runtime = project.runtime()
-    runtime.dispatcher.update({
+    runtime.kernel.dispatcher.update({
         "uuid.v1": lambda task: (b"one",),
         "uuid.v4": lambda task: (b"four",),
         "uuid.v7": lambda task: (b"seven",),
@@ -770,7 +770,7 @@ def test_jwt_clock_is_a_command(project: Project) -> None:
         end }
     """, modules=["crypto"])
     runtime = project.runtime()
-    runtime.dispatcher.update({"crypto.now": lambda task: (999.5,)})
+    runtime.kernel.dispatcher.update({"crypto.now": lambda task: (999.5,)})
     assert asyncio.run(runtime.call("app:t")) == {"exp": 1000}
 
 

@@ -454,7 +454,7 @@ def test_name_released_after_crash_and_terminate(procs: Procs) -> None:
 async def _no_leftovers(rt: Runtime) -> None:
     host = rt.router.hosts[HOST]
     assert list(rt.router.names) == []
-    assert all(not p.closed for p in host.processes.values())
+    assert all(not p.closed for p in host.actors.values())
 
 
 def test_router_state_is_clean_after_exec(procs: Procs) -> None:

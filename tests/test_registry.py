@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from wippy.durations import DurationError, parse_duration, parse_duration_ns
-from wippy.errors import LoadError, NotSupportedError, Problem
+from wippy.errors import LoadError, Problem
 from wippy.registry import KINDS, KindSpec, Registry, load_project
 from wippy.registry.entry import Entry
 from wippy.registry.graph import describe, find_cycles
-from wippy.registry.kinds import claim_prefix, known_kinds, lookup_kind, release_prefix
+from wippy.registry.kinds import HOST, LUA, claim_prefix, known_kinds, lookup_kind, release_prefix
 from wippy.registry.lifecycle import dependencies
 from wippy.registry.loader import find_yaml_files
 
@@ -267,8 +267,11 @@ def test_accepted_kinds(tmp_path: Path) -> None:
     names = ["function.lua", "process.lua", "workflow.lua", "library.lua", "process.host", "process.service",
              "workflow.host", "temporal.client", "temporal.worker", "registry.entry"]
     assert all(lookup_kind(n) is KINDS[n] for n in names)
-    assert not KINDS["workflow.host"].supported and KINDS["function.lua"].supported
-    assert "not yet supported" in str(NotSupportedError("process.host (app:h)"))
+    hosts = [n for n in names if KINDS[n].role == HOST]
+    assert hosts == ["process.host", "workflow.host", "temporal.worker"]
+    # kinds that run come from plugins (the built-in ones from wippy's own entry points)
+    assert all(KINDS[n].distribution == "wippy" and KINDS[n].startable for n in hosts + ["process.service"])
+    assert KINDS["function.lua"].role == LUA and not KINDS["function.lua"].startable
 
 
 def test_missing_source_file(tmp_path: Path) -> None:
@@ -512,7 +515,7 @@ def test_process_service_references(tmp_path: Path) -> None:
         ("app:s1", "process", "refers to app:worker, a function.lua entry; expected process.lua"),
         ("app:s1", "host", "refers to app:nope, which does not exist"),
         ("app:s2", "process", "is required and must be an entry ID (process.lua)"),
-        ("app:s2", "host", "is required and must be an entry ID (process.host or workflow.host or temporal.worker)"),
+        ("app:s2", "host", "is required and must be an entry ID (process.host or temporal.worker or workflow.host)"),
         ("app:tw", "client", "refers to app:worker, a function.lua entry; expected temporal.client"),
     ]
 
@@ -540,7 +543,7 @@ def plugin() -> Iterator[list[str]]:
             return None
         if kind == "myplugin.broken":
             raise RuntimeError("boom")
-        return KindSpec("ignored", validate=check_url, supported=False, description="plugin kind")
+        return KindSpec("ignored", validate=check_url, description="plugin kind")
 
     claim_prefix("myplugin.*", factory)
     claim_prefix("myplugin.deep", lambda kind: KindSpec(kind, description="deeper claim"))
@@ -556,7 +559,7 @@ def test_claim_prefix_routes_kinds_to_the_plugin(tmp_path: Path, plugin: list[st
     """)
     reg = load_project(tmp_path)
     a = reg.entries["app:a"]
-    assert KINDS[a.kind].name == "myplugin.thing" and not KINDS[a.kind].supported
+    assert KINDS[a.kind].name == "myplugin.thing" and not KINDS[a.kind].startable
     assert KINDS["myplugin.deep.x"].description == "deeper claim"
     assert plugin == ["myplugin.thing"]
     assert "myplugin.*" in known_kinds() and "myplugin.thing" not in known_kinds()

@@ -414,7 +414,7 @@ def test_service_on_a_host_that_is_not_started_fails_clearly(project: Project) -
 
     async def main() -> None:
         runtime = Runtime(load_project(project.root))
-        sv = Supervisor(runtime, runtime.registry.entries["app:svc"])
+        sv = Supervisor(runtime.kernel, runtime.registry.entries["app:svc"])
         with pytest.raises(WippyError) as info:
             await sv.start()
         assert info.value.kind == "UNAVAILABLE"

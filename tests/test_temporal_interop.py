@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.temporal_server import TemporalServer, temporal_project_yaml
-from wippy import Runtime, codec, load_project
+from wippy import Runtime, load_project
+from wippy.lua import codec
 
 pytest_plugins = ["tests.temporal_server"]
 

@@ -86,7 +86,7 @@ def test_registered_name_survives_a_restart(tmp_path: Path) -> None:
         async with Runtime(load_project(root)) as rt:
             host = rt.router.hosts["app:workflows"]
             for _ in range(200):
-                wf = host.workflows.get(pid)
+                wf = host.actors.get(pid)
                 if wf is not None and not wf.replaying:
                     break
                 await asyncio.sleep(0.01)

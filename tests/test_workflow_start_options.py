@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import pytest
 
 from wippy import Runtime, load_project
+from wippy.actors.router import make_pid
 from wippy.errors import WippyError
-from wippy.host.router import make_pid
-from wippy.providers.base import ExitResult, SpawnRequest
+from wippy.providers import ExitResult, SpawnRequest
 from wippy.providers.workflow import cron
 from wippy.providers.workflow.execution import RUN_KEY
 from wippy.providers.workflow.journal import JournalReader, RunRecord
@@ -176,7 +176,7 @@ async def start(rt: Runtime, entry: str, *args: Any, options: dict[str, Any] | N
                 host: str = HOST) -> str:
     """process.spawn of a workflow, from Python; returns once the start is durable."""
     provider = rt.router.hosts[host]
-    request = SpawnRequest(entry, rt.lua_args(list(args)), parent=monitor.pid if monitor else None,
+    request = SpawnRequest(entry, rt.kernel.lua_args(list(args)), parent=monitor.pid if monitor else None,
                            options=options or {}, monitor=monitor is not None,
                            messages=[(t, rt.vm.to_lua(v)) for t, v in messages or ()])
     pid = provider.spawn(request)
@@ -435,7 +435,7 @@ def test_what_arrives_while_a_run_closes_into_a_retry_goes_to_the_workflow(root:
             pid = await start(rt, "app:waiter", monitor=exits,
                               options={"temporal.workflow.retry_policy": {"initial_interval": 10}})
             error = rt.vm.to_lua(WippyError("UNAVAILABLE", "fail this run", retryable=True))
-            host.workflows[pid].close_run(ExitResult(error=error), "failed")  # as if the code had failed ...
+            host.actors[pid].close_run(ExitResult(error=error), "failed")  # as if the code had failed ...
             if what == "message":  # ... and in the same instant
                 await send(rt, pid, "late", "kept")
             else:

@@ -138,7 +138,7 @@ def _entry_problem(registry: Any, entry_id: str) -> WippyError | None:
     """NOT_FOUND (with near misses) before anything starts, if ``entry_id`` is missing."""
     import difflib
 
-    from wippy.host.functions import CALLABLE_KINDS
+    from wippy.actors.functions import CALLABLE_KINDS
 
     entry = registry.get(entry_id)
     callable_ids = sorted(e.id for e in registry if e.kind in CALLABLE_KINDS)

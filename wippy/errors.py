@@ -119,10 +119,3 @@ class LoadError(Exception):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} found while loading the project"
         return head + "\n" + "\n".join(f"  {p}" for p in self.problems)
-
-
-class NotSupportedError(WippyError):
-    """An entry kind that loads and validates but has no provider in this runtime yet."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(INTERNAL, f"{what} is not yet supported by this runtime", retryable=False)

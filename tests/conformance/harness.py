@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import pytest
 
 from wippy import Runtime, load_project
-from wippy.codec import unpack
-from wippy.host.router import make_pid, parse_pid
+from wippy.actors.router import make_pid, parse_pid
+from wippy.lua.codec import unpack
 
 PROJECT = Path(__file__).parent
 WORKER = "conf:worker"
@@ -127,7 +127,7 @@ class EmbeddedHost(Provider):
         return None if run is None else run.status
 
     async def history_length(self, rt: Runtime, pid: str) -> int:
-        wf = self._host(rt).workflows.get(pid)
+        wf = self._host(rt).actors.get(pid)
         return 0 if wf is None else wf.seq
 
     async def timers(self, rt: Runtime, pid: str) -> tuple[int, int]:
@@ -147,7 +147,7 @@ class EmbeddedHost(Provider):
         return len(timers), fired
 
     async def blocked(self, rt: Runtime, pid: str) -> str | None:
-        wf = self._host(rt).workflows.get(pid)
+        wf = self._host(rt).actors.get(pid)
         return None if wf is None else wf.stuck
 
     async def attributes(self, rt: Runtime, pid: str) -> tuple[dict[str, Any], dict[str, Any]]:

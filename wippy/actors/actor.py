@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from wippy.actors.scheduler import Dispatcher, LuaTask
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
 
 
 class Actor:
@@ -16,13 +16,13 @@ class Actor:
 
     Subclasses decide what a finished task means (``task_finished``)."""
 
-    __slots__ = ("runtime", "scheduler", "dispatcher", "context", "tasks", "_cleanups", "_next_cleanup", "closed", "_prune_at", "__weakref__")
+    __slots__ = ("kernel", "scheduler", "dispatcher", "context", "tasks", "_cleanups", "_next_cleanup", "closed", "_prune_at", "__weakref__")
 
     profile: bytes = b"function"
 
-    def __init__(self, runtime: Runtime, dispatcher: Dispatcher, context: dict[str, Any] | None):
-        self.runtime = runtime
-        self.scheduler = runtime.scheduler
+    def __init__(self, kernel: Kernel, dispatcher: Dispatcher, context: dict[str, Any] | None):
+        self.kernel = kernel
+        self.scheduler = kernel.scheduler
         self.dispatcher = dispatcher
         self.context: dict[str, Any] = context or {}
         self.tasks: list[LuaTask] = []
@@ -32,7 +32,7 @@ class Actor:
         self.closed = False
 
     def spawn_task(self, fn: Any, *args: Any, name: str = "main") -> LuaTask:
-        task = LuaTask(self, self.runtime.vm.new_thread(fn, *args), name)
+        task = LuaTask(self, self.kernel.vm.new_thread(fn, *args), name)
         tasks = self.tasks
         if len(tasks) >= self._prune_at:  # drop finished coroutines; amortised O(1) per spawn
             self.tasks = tasks = [t for i, t in enumerate(tasks) if i == 0 or not t.finished]

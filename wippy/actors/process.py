@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from wippy.actors.actor import Actor
 from wippy.actors.channel import Channel
+from wippy.actors.host import ExitResult
 from wippy.errors import CANCELED, WippyError
-from wippy.providers.base import ExitResult
 
 if TYPE_CHECKING:
-    from wippy.providers.base import HostProvider
+    from wippy.actors.host import Host
 
 
 class Process(Actor):
@@ -23,9 +23,9 @@ class Process(Actor):
     )
 
     def __init__(
-        self, host: HostProvider, pid: str, entry_id: str, profile: bytes, context: dict[str, Any]
+        self, host: Host, pid: str, entry_id: str, profile: bytes, context: dict[str, Any]
     ) -> None:
-        super().__init__(host.runtime, host.dispatcher, context)
+        super().__init__(host.kernel, host.dispatcher, context)
         self.host = host
         self.pid = pid
         self._pid_bytes = pid.encode()
@@ -40,6 +40,8 @@ class Process(Actor):
         self.trap_links = False
         self.exit_result: ExitResult | None = None
 
+    noun = "process"  # how messages about this actor name it
+
     def __repr__(self) -> str:
         return f"<Process {self.pid} {self.entry_id}>"
 
@@ -53,7 +55,7 @@ class Process(Actor):
         return self._events
 
     def start(self, args: Any) -> None:
-        task = self.spawn_task(self.runtime.vm.entry_task, self.entry_id.encode(), self.profile, args)
+        task = self.spawn_task(self.kernel.vm.entry_task, self.entry_id.encode(), self.profile, args)
         self.scheduler.start(task)
 
     def restart_with(self, entry_id: str, args: Any) -> None:
@@ -75,7 +77,7 @@ class Process(Actor):
 
     # Incoming ------------------------------------------------------------------------------
     def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:
-        message = self.runtime.vm.make_message(topic, sender, payload)
+        message = self.kernel.vm.make_message(topic, sender, payload)
         listeners = self.listeners
         if listeners is not None:
             target = listeners.get(topic)
@@ -95,7 +97,7 @@ class Process(Actor):
                 return
         elif kind == "EXIT" and self.monitoring is not None:
             self.monitoring.discard(sender)
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         fields = vm.to_lua({k: v for k, v in event.items() if k != "result"})
         result = event.get("result")
         if result is None:
@@ -104,7 +106,7 @@ class Process(Actor):
             self.events.push(vm.make_event(fields, True, result["value"], result["error"]))
 
     def _link_error(self, sender: str, error: Any) -> Any:
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         cause = vm.to_python(error)
         return vm.to_lua(WippyError(
             cause.kind, f"linked process {sender} failed: {cause.message}", retryable=cause.retryable
@@ -123,7 +125,7 @@ class Process(Actor):
         self.exit(ExitResult(error=error))
 
     def cancel_error(self) -> Any:
-        return self.runtime.vm.to_lua(WippyError(CANCELED, "process terminated", retryable=False))
+        return self.kernel.vm.to_lua(WippyError(CANCELED, "process terminated", retryable=False))
 
     def exit(self, result: ExitResult) -> None:
         if self.exit_result is not None:
@@ -131,7 +133,7 @@ class Process(Actor):
         self.exit_result = result
         self.close()
         self.host.forget(self)
-        router = self.runtime.router
+        router = self.kernel.router
         for target in self.monitoring or ():
             router.unwatch(target, self.pid, link=False)
         router.exited(self.pid, result, self.monitors or set(), self.links or set())

@@ -1,6 +1,7 @@
 """Starting and stopping ``auto_start`` entries in dependency order.
 
-Every startable kind registers a factory in :data:`SERVICE_KINDS`. Dependencies come from
+Every startable kind has a ``factory`` on its :class:`~wippy.registry.KindSpec` (plugins
+register them through the ``wippy.providers`` entry points). Dependencies come from
 ``lifecycle.depends_on`` / ``lifecycle.requires`` plus the references a kind implies (a
 ``process.service`` needs its host). Entries start level by level, each level in
 parallel, and stop in the reverse order.
@@ -16,12 +17,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wippy.durations import parse_duration
-from wippy.errors import INVALID, NotSupportedError, WippyError
+from wippy.errors import INVALID, UNAVAILABLE, WippyError
 from wippy.registry import Entry, Registry
+from wippy.registry.kinds import KINDS, lookup_kind
 from wippy.registry.lifecycle import dependencies
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
 
 log = logging.getLogger("wippy.lifecycle")
 
@@ -39,12 +41,6 @@ class Service(Protocol):
     async def stop(self, timeout: float) -> None: ...
 
 
-ServiceFactory = Callable[["Runtime", Entry], Service]
-SERVICE_KINDS: dict[str, ServiceFactory] = {}
-
-
-def register_service_kind(kind: str, factory: ServiceFactory) -> None:
-    SERVICE_KINDS[kind] = factory
 
 
 def start_levels(registry: Registry, wanted: list[Entry]) -> list[list[Entry]]:
@@ -102,9 +98,11 @@ class Lifecycle:
     ``process.service``) call :meth:`notify` themselves; for the others the lifecycle
     reports starting/running/stopping/stopped."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
         self.services: dict[str, Service] = {}
+        kernel.services = self.services
+        kernel.notify = self.notify
         self.states: dict[str, str] = {}
         self._levels: list[list[Entry]] = []
         self.on_change: ChangeCallback | None = None
@@ -123,19 +121,19 @@ class Lifecycle:
         level by level; a level starts in parallel and must be fully running before the
         next one begins. On an error, what this call started is stopped again (in reverse)
         and the first error is raised."""
-        registry = self.runtime.registry
+        registry = self.kernel.registry
         wanted = entries if entries is not None else [e for e in registry if e.lifecycle.get("auto_start")]
         levels = start_levels(registry, wanted)
         for level in levels:
             for entry in level:
-                if entry.kind not in SERVICE_KINDS and entry.kind in ("process.lua", "function.lua", "library.lua", "workflow.lua", "registry.entry"):
-                    continue
-                if entry.kind not in SERVICE_KINDS:
-                    raise NotSupportedError(f"starting {entry.kind} entries ({entry.id})")
+                spec = lookup_kind(entry.kind)
+                why = spec.missing() if spec is not None else None
+                if why is not None:
+                    raise WippyError(UNAVAILABLE, f"{entry.id}: {why}", retryable=False)
         first_new = len(self._levels)
         try:
             for level in levels:
-                level = [e for e in level if e.kind in SERVICE_KINDS and e.id not in self.services]
+                level = [e for e in level if _startable(e) and e.id not in self.services]
                 self._levels.append(level)
                 results = await asyncio.gather(*(self._start_one(e) for e in level), return_exceptions=True)
                 for result in results:
@@ -147,7 +145,9 @@ class Lifecycle:
             raise
 
     async def _start_one(self, entry: Entry) -> None:
-        service = SERVICE_KINDS[entry.kind](self.runtime, entry)
+        factory = KINDS[entry.kind].factory
+        assert factory is not None
+        service = factory(self.kernel, entry)
         self._notify(service, "starting")
         timeout = _timeout(entry, "start_timeout", DEFAULT_START_TIMEOUT)
         try:
@@ -196,10 +196,15 @@ class Lifecycle:
             rows.append((eid, st.get("state", "?"), st.get("pid") or "-",
                          str(st.get("restarts", "-")), st.get("detail") or ""))
         procs = [("PID", "ENTRY", "HOST", "INBOX")]
-        for host in list(self.runtime.router.hosts.values()):
+        for host in list(self.kernel.router.hosts.values()):
             for p in host.snapshot():
                 procs.append((p["pid"], p["entry"], p["host"], str(p.get("inbox", "-"))))
         return _table(rows) + "\n\n" + _table(procs) + "\n"
+
+
+def _startable(entry: Entry) -> bool:
+    spec = lookup_kind(entry.kind)
+    return spec is not None and spec.startable
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -231,8 +236,10 @@ async def run_forever(registry: Registry, *, status: float | None = None) -> int
     reporter: asyncio.Task[None] | None = None
     try:
         await runtime.start()
-        for host in [h for h in runtime.router.hosts.values() if h.kind == "workflow.host"]:
-            print(f"wippy: {host.host_id} resumed {host.recovered} open workflow{'' if host.recovered == 1 else 's'}", flush=True)
+        for host in list(runtime.router.hosts.values()):
+            note = host.start_note()
+            if note:
+                print(f"wippy: {host.host_id} {note}", flush=True)
         print(f"wippy: {len(registry)} entries loaded, {len(runtime.lifecycle.services)} started; "
               "press Ctrl-C to stop", flush=True)
         if status:
@@ -251,6 +258,4 @@ async def run_forever(registry: Registry, *, status: float | None = None) -> int
     return 0
 
 
-__all__: list[Any] = [
-    "Lifecycle", "SERVICE_KINDS", "register_service_kind", "run_forever", "seconds", "start_levels",
-]
+__all__: list[Any] = ["Lifecycle", "run_forever", "seconds", "start_levels"]

@@ -36,13 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from wippy.actors.host import SpawnRequest
 from wippy.errors import CANCELED, INVALID, WippyError
 from wippy.host.lifecycle import DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, seconds
-from wippy.providers.base import SpawnRequest
+from wippy.registry.kinds import HOST, SERVICE, KindSpec, all_of, require_ref
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
-    from wippy.providers.base import HostProvider
+    from wippy.actors.host import Host
+    from wippy.actors.kernel import Kernel
     from wippy.registry import Entry
 
 log = logging.getLogger("wippy.supervisor")
@@ -149,8 +150,8 @@ class Supervisor:
 
     reports_state = True  # Lifecycle leaves state notifications to us
 
-    def __init__(self, runtime: Runtime, entry: Entry) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: Kernel, entry: Entry) -> None:
+        self.kernel = kernel
         self.entry = entry
         self.config = ServiceConfig.from_entry(entry)
         self.state = UNKNOWN
@@ -160,7 +161,7 @@ class Supervisor:
         self.restarts = 0  # restarts since start(), for status tables
         self.gave_up = False
         self.listeners: list[StateListener] = []
-        self._host: HostProvider | None = None
+        self._host: Host | None = None
         self._watcher: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._started_at = 0.0
@@ -172,7 +173,7 @@ class Supervisor:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        return self.runtime.scheduler.loop
+        return self.kernel.scheduler.loop
 
     # Starting ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -190,14 +191,13 @@ class Supervisor:
 
     def _launch(self) -> None:
         self._set(STARTING, f"attempt {self.attempts + 1}")
-        runtime = self.runtime
-        kinds = {e.id: e.kind for e in runtime.registry}
-        host = runtime.router.host_for_spawn(self.config.host, kinds)
+        kernel = self.kernel
+        host = kernel.router.host_for_spawn(self.config.host, kernel.registry)
         if self._watcher is None:
-            self._watcher = runtime.router.callback_pid(self._on_event)
+            self._watcher = kernel.router.callback_pid(self._on_event)
         request = SpawnRequest(
             self.config.process,
-            runtime.lua_args(self.config.input),
+            kernel.lua_args(self.config.input),
             parent=self._watcher,
             monitor=True,
         )
@@ -238,7 +238,7 @@ class Supervisor:
 
     def _as_error(self, error: Any) -> WippyError:
         try:
-            value = self.runtime.vm.to_python(error, "exit error")
+            value = self.kernel.vm.to_python(error, "exit error")
         except WippyError as exc:
             return exc
         return value if isinstance(value, WippyError) else WippyError("UNKNOWN", str(value))
@@ -291,7 +291,7 @@ class Supervisor:
 
     def _drop_watcher(self) -> None:
         if self._watcher is not None:
-            self.runtime.router.drop_callback(self._watcher)
+            self.kernel.router.drop_callback(self._watcher)
             self._watcher = None
 
     # Observing -----------------------------------------------------------------------------
@@ -299,7 +299,7 @@ class Supervisor:
         self.state, self.detail = state, detail
         for listener in list(self.listeners):
             listener(state, detail)
-        self.runtime.lifecycle.notify(self.entry.id, state, detail)
+        self.kernel.notify(self.entry.id, state, detail)
 
     def status(self) -> dict[str, Any]:
         """A row for ``wippy run --status``."""
@@ -315,4 +315,13 @@ class Supervisor:
         }
 
 
-__all__ = ["STATES", "RestartPolicy", "ServiceConfig", "Supervisor"]
+SPEC = KindSpec(
+    "process.service",
+    role=SERVICE,
+    factory=Supervisor,
+    validate=all_of(require_ref("process", ("process.lua",)), require_ref("host", role=HOST)),
+    description="supervised process",
+    starts_after=("host",),
+)
+
+__all__ = ["SPEC", "STATES", "RestartPolicy", "ServiceConfig", "Supervisor"]

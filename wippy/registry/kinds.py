@@ -1,15 +1,22 @@
 """The table of entry kinds the loader accepts.
 
-A table, not an if-chain: providers register kinds and plugins claim dot-prefixes
-(``claim_prefix("myplugin", factory)`` accepts every ``myplugin.*`` kind) without the
-loader knowing about them. Code that already holds a loaded entry may index ``KINDS``
-directly: a kind produced by a claimed prefix is added to ``KINDS`` when first looked up.
+A table, not an if-chain. The registry itself knows only the kinds that are plain data to
+it (Lua entries, ``registry.entry``); every kind that *runs* -- hosts, services -- comes
+from a plugin: an object in the entry-point group ``wippy.providers`` that is a
+:class:`KindSpec` (or an iterable of them), the built-in providers included. Plugins may
+also claim dot-prefixes (``claim_prefix("myplugin", factory)`` accepts every
+``myplugin.*`` kind). Code that already holds a loaded entry may index ``KINDS`` directly:
+a kind produced by a claimed prefix is added to ``KINDS`` when first looked up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib.util
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from wippy.errors import Problem
 from wippy.registry.entry import Entry, Registry
@@ -19,17 +26,50 @@ Report = Callable[[str | None, str], None]
 Validator = Callable[[Entry, Registry, Report], None]
 
 
+log = logging.getLogger("wippy.registry")
+
+PLUGIN_GROUP = "wippy.providers"
+
+# What an entry of a kind is to the runtime.
+LUA = "lua"  # Lua code: function.lua, process.lua, workflow.lua, library.lua
+HOST = "host"  # runs actors (a provider): spawn targets, process.service hosts
+SERVICE = "service"  # started and stopped by the lifecycle, but runs no actors
+DATA = "data"  # configuration only
+
+
 @dataclass(frozen=True)
 class KindSpec:
+    """One entry kind: how to validate it and, for kinds that run, how to start it."""
+
     name: str
+    role: str = DATA
     lua: bool = False  # has source / modules / imports
     needs_method: bool = False
     validate: Validator | None = None
-    supported: bool = True  # False: loads and validates, but has no provider yet
     description: str = ""
     # Fields naming entries that must be running before this one starts (a service's
     # host): lifecycle ordering and the load-time cycle check both follow them.
     starts_after: tuple[str, ...] = ()
+    # factory(kernel, entry) -> an object with ``async start()`` and ``async stop(timeout)``.
+    factory: Callable[[Any, Entry], Any] | None = None
+    # admin(entry, registry) -> the provider's workflow admin (``wippy workflows``), if any.
+    admin: Callable[[Entry, Registry], Any] | None = None
+    # Modules that must be importable to start this kind, and how to install them.
+    requires: tuple[str, ...] = ()
+    install: str = ""
+    distribution: str = ""  # the installed package that provides the kind (set on discovery)
+
+    @property
+    def startable(self) -> bool:
+        return self.factory is not None
+
+    def missing(self) -> str | None:
+        """Why this kind cannot start here (a required package is not installed), or None."""
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                hint = f": {self.install}" if self.install else ""
+                return f"{self.name} entries need the Python package '{module}', which is not installed{hint}"
+        return None
 
 
 # kind name -> spec; a plugin's factory gets the full kind name and returns a spec,
@@ -41,9 +81,60 @@ _PREFIXES: dict[str, SpecFactory] = {}
 _FROM_PREFIX: dict[str, str] = {}  # kind -> the prefix whose factory made it
 
 
+_CONFLICTS: dict[str, str] = {}  # kind -> why it cannot be used (two packages claim it)
+_plugins_loaded = False
+
+
 def register_kind(spec: KindSpec) -> None:
-    """Add or replace a kind (a provider re-registers a kind to mark it supported)."""
+    """Add or replace a kind (tests and embedders; installed plugins use the entry point)."""
     KINDS[spec.name] = spec
+    _CONFLICTS.pop(spec.name, None)
+
+
+def _describe_source(ep: EntryPoint) -> str:
+    dist = ep.dist.name if ep.dist is not None else "an unknown package"
+    return f"{dist} ({ep.value})"
+
+
+def _specs_of(obj: Any, ep: EntryPoint) -> list[KindSpec]:
+    items = [obj] if isinstance(obj, KindSpec) else list(obj) if isinstance(obj, Iterable) else [obj]
+    bad = [x for x in items if not isinstance(x, KindSpec)]
+    if bad:
+        raise TypeError(f"entry point {ep.name} = {ep.value} gave {bad[0]!r}, not a KindSpec")
+    return items
+
+
+def load_plugins() -> None:
+    """Register every kind from the ``wippy.providers`` entry points (once per process).
+
+    Two packages claiming one kind is not resolved by load order: the kind is marked
+    conflicted and an entry using it fails to load with a message naming both."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    claimed: dict[str, str] = {}
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: (e.dist.name if e.dist else "", e.name)):
+        try:
+            specs = _specs_of(ep.load(), ep)
+        except Exception as exc:  # one broken plugin must not take the others down
+            log.error("wippy plugin %s failed to load: %s", _describe_source(ep), exc)
+            continue
+        source = _describe_source(ep)
+        for spec in specs:
+            spec = replace(spec, distribution=ep.dist.name if ep.dist is not None else "")
+            other = claimed.get(spec.name)
+            if other is not None and other != source:
+                _CONFLICTS[spec.name] = (f"kind '{spec.name}' is provided by two installed packages, "
+                                         f"{other} and {source}; uninstall one of them")
+                continue
+            claimed[spec.name] = source
+            KINDS[spec.name] = spec
+
+
+def conflict(kind: str) -> str | None:
+    """Why ``kind`` cannot be used (two plugins claim it), or None."""
+    return _CONFLICTS.get(kind)
 
 
 def _normalize_prefix(prefix: str) -> str:
@@ -80,6 +171,7 @@ def claimed_prefixes() -> list[str]:
 
 def lookup_kind(kind: str) -> KindSpec | None:
     """The spec for ``kind``: registered by name, else from the longest claimed prefix."""
+    load_plugins()
     spec = KINDS.get(kind)
     if spec is not None:
         return spec
@@ -98,31 +190,38 @@ def lookup_kind(kind: str) -> KindSpec | None:
 
 def known_kinds() -> str:
     """Kinds and claimed prefixes, for "unknown kind" messages."""
+    load_plugins()
     names = sorted(k for k in KINDS if k not in _FROM_PREFIX)
     return ", ".join(names + claimed_prefixes())
 
 
 # Built-in validators -------------------------------------------------------------------
-def _require_ref(field: str, kinds: tuple[str, ...]) -> Validator:
-    """``field`` must name an existing entry of one of ``kinds`` (relative names allowed)."""
+def require_ref(field: str, kinds: tuple[str, ...] = (), role: str | None = None) -> Validator:
+    """A validator: ``field`` must name an existing entry (relative names allowed) of one of
+    ``kinds``, or of a kind with ``role`` (messages list the kinds known to have it)."""
 
     def check(entry: Entry, registry: Registry, report: Report) -> None:
+        with_role = sorted(k for k, s in KINDS.items() if s.role == role) if role is not None else []
+        expected = " or ".join([*kinds, *with_role])
         ref = entry.data.get(field)
         if not isinstance(ref, str) or not ref:
-            report(field, f"is required and must be an entry ID ({' or '.join(kinds)})")
+            report(field, f"is required and must be an entry ID ({expected})")
             return
         target_id = entry.resolve(ref)
         target = registry.get(target_id)
         if target is None:
             if target_id not in registry.broken:
                 report(field, f"refers to {target_id}, which does not exist")
-        elif target.kind not in kinds:
-            report(field, f"refers to {target.id}, a {target.kind} entry; expected {' or '.join(kinds)}")
+            return
+        spec = lookup_kind(target.kind)
+        if target.kind in kinds or (role is not None and spec is not None and spec.role == role):
+            return
+        report(field, f"refers to {target.id}, a {target.kind} entry; expected {expected}")
 
     return check
 
 
-def _all(*validators: Validator) -> Validator:
+def all_of(*validators: Validator) -> Validator:
     def check(entry: Entry, registry: Registry, report: Report) -> None:
         for v in validators:
             v(entry, registry, report)
@@ -130,59 +229,29 @@ def _all(*validators: Validator) -> Validator:
     return check
 
 
-def _temporal_client(entry: Entry, registry: Registry, report: Callable[[str | None, str], None]) -> None:
-    """Check the connection settings at load time (``wippy check``), not first at start."""
-    from wippy.errors import WippyError
-    from wippy.providers.temporal.client import ClientSettings
-
-    try:
-        ClientSettings(entry, registry.root)
-    except WippyError as err:
-        if "environment variable" in err.message:
-            return  # secrets may exist only where the runtime runs: checked at start
-        prefix = f"{entry.id}: "
-        report(None, err.message[len(prefix):] if err.message.startswith(prefix) else err.message)
-
-
-def _store(entry: Entry, registry: Registry, report: Report) -> None:
-    store = entry.data.get("store")
-    if store is not None and not isinstance(store, str):
-        report("store", "must be a file path or \":memory:\"")
-
-
 for _spec in (
-    KindSpec("function.lua", lua=True, needs_method=True, description="stateless Lua function"),
-    KindSpec("process.lua", lua=True, needs_method=True, description="Lua actor"),
-    KindSpec("workflow.lua", lua=True, needs_method=True, description="durable Lua workflow"),
-    KindSpec("library.lua", lua=True, description="importable Lua library"),
-    KindSpec("process.host", description="in-memory process host"),
-    KindSpec(
-        "process.service",
-        validate=_all(
-            _require_ref("process", ("process.lua",)),
-            _require_ref("host", ("process.host", "workflow.host", "temporal.worker")),
-        ),
-        description="supervised process",
-        starts_after=("host",),
-    ),
-    KindSpec("workflow.host", validate=_store, supported=False, description="embedded durable workflow host"),
-    KindSpec("temporal.client", validate=_temporal_client, description="Temporal server connection"),
-    KindSpec(
-        "temporal.worker",
-        validate=_require_ref("client", ("temporal.client",)),
-        supported=False,
-        description="Temporal worker",
-        starts_after=("client",),
-    ),
+    KindSpec("function.lua", role=LUA, lua=True, needs_method=True, description="stateless Lua function"),
+    KindSpec("process.lua", role=LUA, lua=True, needs_method=True, description="Lua actor"),
+    KindSpec("workflow.lua", role=LUA, lua=True, needs_method=True, description="durable Lua workflow"),
+    KindSpec("library.lua", role=LUA, lua=True, description="importable Lua library"),
     KindSpec("registry.entry", description="plain data entry"),
 ):
     register_kind(_spec)
 
 
 __all__ = [
+    "DATA",
+    "HOST",
     "KINDS",
+    "LUA",
+    "SERVICE",
     "KindSpec",
     "Problem",
+    "Validator",
+    "all_of",
+    "conflict",
+    "load_plugins",
+    "require_ref",
     "SpecFactory",
     "claim_prefix",
     "claimed_prefixes",

@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, ScalarNode
 from wippy.errors import LoadError, Problem
 from wippy.registry.entry import Entry, Registry
 from wippy.registry.graph import describe, find_cycles
-from wippy.registry.kinds import KINDS, KindSpec, known_kinds, lookup_kind
+from wippy.registry.kinds import KINDS, KindSpec, conflict, known_kinds, lookup_kind
 from wippy.registry.lifecycle import check_dependency_cycles, check_lifecycle
 from wippy.registry.lua_check import LuaChecker
 
@@ -231,9 +231,11 @@ class _Loader:
                          line=key_lines.get("kind", line))
             self.registry.broken.add(entry_id)
             return
-        if spec is None:
-            self.problem(path, f"unknown kind '{kind}' (known kinds: {known_kinds()})", entry=entry_id,
-                         field="kind", line=key_lines.get("kind", line))
+        why = conflict(kind) or (spec.missing() if spec is not None else None)
+        if spec is None and why is None:
+            why = f"unknown kind '{kind}' (known kinds: {known_kinds()})"
+        if why is not None:
+            self.problem(path, why, entry=entry_id, field="kind", line=key_lines.get("kind", line))
             self.registry.broken.add(entry_id)
             return
         data = {k: v for k, v in item.items() if k not in ("name", "kind")}

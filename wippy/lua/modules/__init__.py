@@ -6,8 +6,9 @@ the module table. An optional Python module of the same name may define:
 - ``GLOBAL = True``: the module is also a global and needs no ``modules:`` line;
 - ``natives(vm) -> dict``: Python functions handed to the Lua chunk (pure computation only,
   they must not block);
-- ``commands(runtime) -> dict``: default (in-memory) handlers for the commands the module
-  yields. Providers start from these and replace what they carry out differently.
+
+What a module's commands *do* is not here: the in-memory handlers live in
+:mod:`wippy.actors.commands` (one file per module), and providers replace some of them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import importlib
 from collections.abc import Iterator
 from importlib import resources
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
     from wippy.lua.vm import LuaVM
 
 
@@ -58,14 +58,3 @@ def install_modules(vm: LuaVM) -> None:
         if is_global:
             vm.rt.add_global(name.encode(), view)
 
-
-def default_commands(runtime: Runtime) -> dict[str, Any]:
-    """The in-memory handlers of every module's commands."""
-    from wippy.actors.channel import channel_commands
-    from wippy.actors.scheduler import task_commands
-
-    out: dict[str, Any] = {**channel_commands(), **task_commands()}
-    for _name, py in _specs():
-        if py is not None and hasattr(py, "commands"):
-            out.update(py.commands(runtime))
-    return out

@@ -12,15 +12,11 @@ import binascii
 import hashlib
 import hmac
 import json
-import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
 from wippy.errors import INTERNAL, INVALID, WippyError
 
 if TYPE_CHECKING:
-    from wippy.actors.scheduler import LuaTask
-    from wippy.host.runtime import Runtime
     from wippy.lua.vm import LuaVM
 
 JWT_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
@@ -148,13 +144,3 @@ def natives(vm: LuaVM) -> dict[str, Any]:
         "jwt_encode": jwt_encode,
         "jwt_verify": jwt_verify,
     }
-
-
-def commands(runtime: Runtime) -> dict[str, Any]:
-    def random_bytes(task: LuaTask, n: int) -> tuple[bytes]:
-        return (secrets.token_bytes(int(n)),)
-
-    def now(task: LuaTask) -> tuple[float]:
-        return (time.time(),)
-
-    return {"crypto.random_bytes": random_bytes, "crypto.now": now}

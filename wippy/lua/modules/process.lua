@@ -43,7 +43,7 @@ local function check_topic(topic, fn)
     return "process." .. fn .. ": topic must be a non-empty string"
   end
   if topic:sub(1, 1) == "@" then
-    return "process." .. fn .. ": topic '" .. topic .. "' is reserved (topics starting with '@' belong to the runtime)"
+    return "process." .. fn .. ": topic '" .. topic .. "' is reserved (topics starting with '@' belong to the kernel)"
   end
 end
 

@@ -15,8 +15,6 @@ import uuid as std_uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wippy.actors.scheduler import LuaTask
-    from wippy.host.runtime import Runtime
     from wippy.lua.vm import LuaVM
 
 _HEX32 = re.compile(rb"[0-9a-fA-F]{32}")
@@ -126,19 +124,3 @@ class V7Generator:
         value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | seq << 64
         value |= 0b10 << 62 | secrets.randbits(62)
         return std_uuid.UUID(int=value)
-
-
-def commands(runtime: Runtime) -> dict[str, Any]:
-    node = secrets.randbits(48) | 1 << 40  # random node id, multicast bit set (RFC 4122 4.5)
-    v7 = V7Generator()
-
-    def gen_v1(task: LuaTask) -> tuple[bytes]:
-        return (str(std_uuid.uuid1(node=node)).encode(),)
-
-    def gen_v4(task: LuaTask) -> tuple[bytes]:
-        return (str(std_uuid.uuid4()).encode(),)
-
-    def gen_v7(task: LuaTask) -> tuple[bytes]:
-        return (str(v7()).encode(),)
-
-    return {"uuid.v1": gen_v1, "uuid.v4": gen_v4, "uuid.v7": gen_v7}

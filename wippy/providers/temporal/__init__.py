@@ -1,1 +1,60 @@
-"""``temporal.client`` and ``temporal.worker``: Lua workflows on a real Temporal server."""
+"""``temporal.client`` and ``temporal.worker``: Lua workflows on a real Temporal server.
+
+Needs the ``temporal`` extra (``pip install 'wippy[temporal]'``); nothing here imports
+``temporalio`` until an entry of these kinds is validated or started."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wippy.errors import WippyError
+from wippy.providers._base import ProviderSpec
+from wippy.registry.kinds import SERVICE, KindSpec, require_ref
+
+if TYPE_CHECKING:
+    from wippy.actors.kernel import Kernel
+    from wippy.registry import Entry, Registry
+    from wippy.registry.kinds import Report
+
+REQUIRES = ("temporalio",)
+INSTALL = "pip install 'wippy[temporal]'"
+
+
+def _client(kernel: Kernel, entry: Entry) -> Any:
+    from wippy.providers.temporal.client import TemporalClientService
+
+    return TemporalClientService(kernel, entry)
+
+
+def _worker(kernel: Kernel, entry: Entry) -> Any:
+    from wippy.providers.temporal.worker import TemporalWorkerHost
+
+    return TemporalWorkerHost(kernel, entry)
+
+
+def _admin(entry: Entry, registry: Registry) -> Any:
+    from wippy.providers.temporal.admin import TemporalAdmin
+
+    return TemporalAdmin(entry, registry)
+
+
+def _validate_client(entry: Entry, registry: Registry, report: Report) -> None:
+    """Check the connection settings at load time (``wippy check``), not first at start."""
+    from wippy.providers.temporal.client import ClientSettings
+
+    try:
+        ClientSettings(entry, registry.root)
+    except WippyError as err:
+        if "environment variable" in err.message:
+            return  # secrets may exist only where the runtime runs: checked at start
+        prefix = f"{entry.id}: "
+        report(None, err.message[len(prefix):] if err.message.startswith(prefix) else err.message)
+
+
+SPECS = (
+    KindSpec("temporal.client", role=SERVICE, factory=_client, validate=_validate_client,
+             requires=REQUIRES, install=INSTALL, description="Temporal server connection"),
+    ProviderSpec("temporal.worker", factory=_worker, admin=_admin,
+                 validate=require_ref("client", ("temporal.client",)), starts_after=("client",),
+                 requires=REQUIRES, install=INSTALL, description="Temporal worker"),
+)

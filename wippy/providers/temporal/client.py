@@ -26,7 +26,7 @@ from wippy.providers.temporal.context import ContextInterceptor
 from wippy.providers.temporal.converter import DATA_CONVERTER
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
     from wippy.registry import Entry
 
 log = logging.getLogger("wippy.temporal")
@@ -219,10 +219,10 @@ class ClientSettings:
 class TemporalClientService:
     """The service behind a ``temporal.client`` entry."""
 
-    def __init__(self, runtime: Runtime, entry: Entry) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: Kernel, entry: Entry) -> None:
+        self.kernel = kernel
         self.entry = entry
-        self.settings = ClientSettings(entry, runtime.registry.root)
+        self.settings = ClientSettings(entry, kernel.registry.root)
         self.client: Client | None = None
         self._ready: asyncio.Event | None = None
         self._attempted: asyncio.Event | None = None

@@ -23,7 +23,7 @@ from temporalio.converter import (
     EncodingPayloadConverter,
 )
 
-from wippy import codec
+from wippy.lua import codec
 
 MSGPACK_ENCODING = "binary/wippy-msgpack"
 

@@ -18,11 +18,11 @@ from temporalio.common import (
 )
 
 from wippy.actors.channel import Channel
+from wippy.actors.functions import Future, check_target
 from wippy.actors.process import Process
+from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import PENDING, Dispatcher, LuaTask
 from wippy.errors import CANCELED, INVALID, WippyError
-from wippy.host.functions import Future, check_target
-from wippy.host.router import make_pid, parse_pid
 from wippy.lua.modules.time import NS, time_value
 from wippy.providers.temporal.context import CONTEXT
 from wippy.providers.temporal.converter import typed_search_attributes
@@ -31,7 +31,7 @@ from wippy.providers.workflow.dispatch import INTERNAL_COMMANDS, packed_args
 from wippy.providers.workflow.options import seconds
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
     from wippy.providers.temporal.worker import TemporalWorkerHost
     from wippy.providers.temporal.workflow import TemporalProcess
 
@@ -60,7 +60,7 @@ def _proc(task: LuaTask) -> TemporalProcess:
     return task.actor  # type: ignore[return-value]  # only TemporalProcess actors use this dispatcher
 
 
-def dispatcher_for(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
+def dispatcher_for(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
     cached = getattr(rt, "_temporal_dispatchers", {}).get(host.host_id)
     if cached is None:
         cached = build_dispatcher(rt, host)
@@ -95,7 +95,7 @@ def activity_options(host: TemporalWorkerHost, opts: dict[str, Any]) -> dict[str
     return out
 
 
-def build_dispatcher(rt: Runtime, host: TemporalWorkerHost) -> Dispatcher:
+def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
     base = rt.dispatcher.handlers
     handlers: dict[str, Any] = {op: base[op.encode()] for op in INTERNAL_COMMANDS if op.encode() in base}
     vm = rt.vm

@@ -22,10 +22,11 @@ from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from wippy.actors.host import ExitResult, SpawnRequest
+from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import Dispatcher
 from wippy.errors import ALREADY_EXISTS, CANCELED, INVALID, NOT_FOUND, UNAVAILABLE, WippyError
-from wippy.host.router import make_pid, parse_pid
-from wippy.providers.base import ExitResult, HostProvider, SpawnRequest
+from wippy.providers._base import HostProvider
 from wippy.providers.temporal.client import TemporalClientService
 from wippy.providers.temporal.context import CONTEXT, activity_context
 from wippy.providers.temporal.converter import typed_search_attributes
@@ -35,7 +36,7 @@ from wippy.providers.workflow.dispatch import new_workflow_id, packed_args
 from wippy.providers.workflow.options import StartOptions, seconds
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
     from wippy.registry import Entry
 
 log = logging.getLogger("wippy.temporal")
@@ -64,9 +65,10 @@ _WORKER_DURATIONS = ("sticky_queue_schedule_to_start_timeout", "graceful_shutdow
 
 class TemporalWorkerHost(HostProvider):
     kind = "temporal.worker"
+    runs = ("workflow.lua",)
 
-    def __init__(self, runtime: Runtime, entry: Entry) -> None:
-        super().__init__(runtime, entry)
+    def __init__(self, kernel: Kernel, entry: Entry) -> None:
+        super().__init__(kernel, entry)
         client_id = entry.resolve(str(entry.data.get("client", "")))
         self.client_id = client_id
         self.task_queue = str(entry.data.get("task_queue", "default"))
@@ -88,7 +90,7 @@ class TemporalWorkerHost(HostProvider):
         ``meta.temporal.workflow.worker`` is this worker (type ``meta.temporal.workflow.name``
         or the entry ID), and workflow entries no worker claims (type = entry ID)."""
         types: dict[str, str] = {}
-        for entry in self.runtime.registry.of_kind("workflow.lua"):
+        for entry in self.kernel.registry.of_kind("workflow.lua"):
             meta = (entry.meta.get("temporal") or {}).get("workflow") or {}
             worker = meta.get("worker")
             if worker is None or entry.resolve(str(worker)) == self.host_id:
@@ -103,10 +105,10 @@ class TemporalWorkerHost(HostProvider):
 
     @property
     def dispatcher(self) -> Dispatcher:
-        return self.runtime.dispatcher  # only used by in-thread workflows, which build their own
+        return self.kernel.dispatcher  # only used by in-thread workflows, which build their own
 
     def _client_service(self) -> TemporalClientService:
-        service = self.runtime.lifecycle.services.get(self.client_id)
+        service = self.kernel.services.get(self.client_id)
         if not isinstance(service, TemporalClientService):
             raise WippyError(UNAVAILABLE, f"{self.host_id}: client {self.client_id} is not started")
         return service
@@ -116,7 +118,7 @@ class TemporalWorkerHost(HostProvider):
         service = self._client_service()
         self.task_queue = service.settings.tq_prefix + self.task_queue
         self.loop = asyncio.get_running_loop()
-        self.runtime.router.add_host(self)
+        self.kernel.router.add_host(self)
         self.running = True
         WORKERS[self.task_queue] = self
         self._task = asyncio.create_task(self._run(service), name=f"temporal worker {self.host_id}")
@@ -160,38 +162,38 @@ class TemporalWorkerHost(HostProvider):
         for task in [*self._ops, *self._watch_tasks, *([self._task] if self._task else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.runtime.router.remove_host(self.host_id)
+        self.kernel.router.remove_host(self.host_id)
         self.worker, self._task, self._last = None, None, None  # (see TemporalClientService.stop)
         self._watches.clear()
 
     # Activities ------------------------------------------------------------------------------
     def _activity(self) -> Any:
-        runtime = self.runtime
+        kernel = self.kernel
 
         @activity.defn(dynamic=True)
         async def run_function(args: Sequence[RawValue]) -> Any:
             name = activity.info().activity_type
             conv = activity.payload_converter()
             values = [conv.from_payload(a.payload) for a in args]
-            return await call_function(runtime, name, values, activity_context())
+            return await call_function(kernel, name, values, activity_context())
 
         return run_function
 
     def _local_activities(self) -> list[Any]:
-        runtime = self.runtime
-        router = runtime.router
+        kernel = self.kernel
+        router = kernel.router
 
         @activity.defn(name="wippy.send")
         async def send(dest: str, topic: str, payload: Any, sender: str | None) -> bool:
-            router.send(dest, topic, runtime.vm.to_lua(payload, "message"), sender)
+            router.send(dest, topic, kernel.vm.to_lua(payload, "message"), sender)
             return True
 
         @activity.defn(name="wippy.spawn")
         async def spawn(entry: str, host: str, mode: int, context: dict[str, Any], options: dict[str, Any],
                         name: str | None, messages: list[Any], args: list[Any], parent: str) -> str:
-            target = router.host_for_spawn(host, {e.id: e.kind for e in runtime.registry})
-            request = SpawnRequest(entry, runtime.lua_args(args), parent=parent, context=context, options=options,
-                                   name=name, messages=[(t, runtime.vm.to_lua(p)) for t, p in messages],
+            target = router.host_for_spawn(host, kernel.registry)
+            request = SpawnRequest(entry, kernel.lua_args(args), parent=parent, context=context, options=options,
+                                   name=name, messages=[(t, kernel.vm.to_lua(p)) for t, p in messages],
                                    monitor=bool(mode & 1), link=bool(mode & 2))
             return target.spawn(request)
 
@@ -218,7 +220,7 @@ class TemporalWorkerHost(HostProvider):
                         # gone already: EXIT right away, as for any process (and on workflow.host)
                         gone = WippyError(NOT_FOUND, f"process {target} not found", retryable=False)
                         router.deliver_event(caller, {"kind": "EXIT", "from": target, "result": {
-                            "value": None, "error": runtime.vm.to_lua(gone)}})
+                            "value": None, "error": kernel.vm.to_lua(gone)}})
                     return True
                 if op in ("unmonitor", "unlink"):
                     router.unwatch(target, caller, link=op == "unlink")
@@ -232,22 +234,22 @@ class TemporalWorkerHost(HostProvider):
     # Names -----------------------------------------------------------------------------------
     def register_name(self, name: str, owner: str) -> None:
         """Register ``name`` for ``owner``; a workflow of this worker keeps it until its run
-        ends, however it ends (the name registry lives in the runtime, not in Temporal)."""
-        router = self.runtime.router
+        ends, however it ends (the name registry lives in the kernel, not in Temporal)."""
+        router = self.kernel.router
         router.register(name, owner)
         if router.host_of(owner) is self and owner not in self._watches:
             self._watch(owner, self._starting.get(owner))
 
     def replayed_name_op(self, op: str, args: list[Any], caller: str) -> None:
         """A workflow replayed ``process.registry.register/unregister`` (a local activity whose
-        result comes from history): names live in the runtime, so after a restart the
+        result comes from history): names live in the kernel, so after a restart the
         replay applies it again. Called from the workflow thread."""
         def apply() -> None:
             try:
                 if op == "register":
                     self.register_name(args[0], args[1] if len(args) > 1 and args[1] else caller)
                 else:
-                    self.runtime.router.unregister(args[0])
+                    self.kernel.router.unregister(args[0])
             except WippyError as err:  # e.g. the name is taken now: say so, carry on
                 log.warning("%s: replaying %s of %r for %s: %s", self.host_id, op, args[0], caller, err)
 
@@ -275,14 +277,14 @@ class TemporalWorkerHost(HostProvider):
         return (await self._client()).get_workflow_handle(workflow_id)
 
     def spawn(self, request: SpawnRequest) -> str:
-        entry = self.workflow_entry(request.entry_id)
+        entry = self.entry_for_spawn(request.entry_id)
         workflow_type = self.type_of(entry.id)
         if workflow_type is None:
             raise WippyError(INVALID, f"{entry.id} is registered to another worker (meta.temporal.workflow.worker), "
                                       f"not {self.host_id}", retryable=False)
         options = StartOptions.parse(request.options)
         workflow_id = options.workflow_id or request.name or new_workflow_id()
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         args = packed_args(vm, request.args)
         messages = [(topic, vm.to_python(payload, "message")) for topic, payload in request.messages]
         raw = options.raw
@@ -343,11 +345,11 @@ class TemporalWorkerHost(HostProvider):
                 watch.monitors.add(request.parent)
             if request.link:
                 watch.links.add(request.parent)
-                self.runtime.router.watch(request.parent, pid, link=True)
+                self.kernel.router.watch(request.parent, pid, link=True)
         return pid
 
     def deliver(self, pid: str, topic: str, payload: Any, sender: str | None) -> bool:
-        value = self.runtime.vm.to_python(payload, "message")
+        value = self.kernel.vm.to_python(payload, "message")
         self._background(self._signal(pid, topic, [value, sender]))
         return True
 
@@ -355,7 +357,7 @@ class TemporalWorkerHost(HostProvider):
         await (await self.handle(pid)).signal(name, args=args)
 
     def deliver_event(self, pid: str, event: dict[str, Any]) -> bool:
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         plain = {k: v for k, v in event.items() if k != "result"}
         if "result" in event:
             plain["result"] = {"value": vm.to_python(event["result"]["value"]),
@@ -366,7 +368,7 @@ class TemporalWorkerHost(HostProvider):
     def terminate(self, pid: str, error: Any) -> bool:
         reason = "terminated"
         if error is not None:
-            reason = str(self.runtime.vm.to_python(error))
+            reason = str(self.kernel.vm.to_python(error))
         self._background(self._terminate(pid, reason))
         return True
 
@@ -405,7 +407,7 @@ class TemporalWorkerHost(HostProvider):
             (watch.links if link else watch.monitors).discard(watcher)
 
     async def _await_exit(self, pid: str, watch: _Watch, starting: asyncio.Future[str] | None) -> None:
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         try:
             run_id = await starting if starting is not None else None
             handle = (await self._client()).get_workflow_handle(parse_pid(pid)[1], run_id=run_id or None)
@@ -423,7 +425,7 @@ class TemporalWorkerHost(HostProvider):
             result = ExitResult(error=vm.to_lua(WippyError(CANCELED, f"workflow {pid} ended: {exc}")))
         if self._watches.get(pid) is watch:
             del self._watches[pid]
-        self.runtime.router.exited(pid, result, watch.monitors, watch.links)
+        self.kernel.router.exited(pid, result, watch.monitors, watch.links)
 
 
 class _Watch:
@@ -436,11 +438,11 @@ class _Watch:
         self.links: set[str] = set()
 
 
-async def call_function(runtime: Runtime, name: str, values: list[Any], context: dict[str, Any]) -> Any:
+async def call_function(kernel: Kernel, name: str, values: list[Any], context: dict[str, Any]) -> Any:
     """Run a function entry on the main runtime; raise its error as an ApplicationError."""
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[Any] = loop.create_future()
-    vm = runtime.vm
+    vm = kernel.vm
 
     def done(ok: bool, value: Any) -> None:
         if outcome.done():
@@ -452,7 +454,7 @@ async def call_function(runtime: Runtime, name: str, values: list[Any], context:
             outcome.set_exception(to_application_error(converted))
 
     try:
-        call = runtime.functions.start(name, runtime.lua_args(values), context, None, done)
+        call = kernel.functions.start(name, kernel.lua_args(values), context, None, done)
     except WippyError as err:
         raise to_application_error(err) from None
     try:

@@ -25,16 +25,17 @@ from temporalio.common import (
     RawValue,
 )
 
+from wippy.actors.kernel import Kernel
 from wippy.actors.process import Process
+from wippy.actors.router import make_pid
 from wippy.actors.scheduler import Dispatcher, LuaTask
 from wippy.errors import WippyError
-from wippy.host.router import make_pid
+from wippy.lua.vm import LuaVM
 from wippy.providers.temporal.context import CONTEXT
 from wippy.providers.temporal.dispatch import dispatcher_for
 from wippy.providers.temporal.failures import to_application_error
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
     from wippy.providers.temporal.worker import TemporalWorkerHost
 
 EVENT_SIGNAL = "__wippy_event"
@@ -43,15 +44,14 @@ CANCEL_SIGNAL = "__wippy_cancel"
 _thread = threading.local()
 
 
-def thread_runtime(host: TemporalWorkerHost) -> Runtime:
-    """The Lua runtime of the current workflow thread (one Lua state per thread)."""
-    from wippy.host.runtime import Runtime
-
-    rt = getattr(_thread, "runtimes", {}).get(host.host_id)
-    if rt is None:
-        rt = Runtime(host.runtime.registry)
-        _thread.runtimes = {**getattr(_thread, "runtimes", {}), host.host_id: rt}
-    return rt
+def thread_kernel(host: TemporalWorkerHost) -> Kernel:
+    """The kernel (Lua state, modules, entries) of the current workflow thread: one per
+    thread, since a Lua state must not be shared between threads."""
+    kernel = getattr(_thread, "kernels", {}).get(host.host_id)
+    if kernel is None:
+        kernel = Kernel(host.kernel.registry, LuaVM())
+        _thread.kernels = {**getattr(_thread, "kernels", {}), host.host_id: kernel}
+    return kernel
 
 
 class LoopQueue:
@@ -83,7 +83,7 @@ class LoopQueue:
 
     def throw(self, task: LuaTask, error: Any) -> None:
         if isinstance(error, WippyError):
-            error = self.proc.runtime.vm.to_lua(error)
+            error = self.proc.kernel.vm.to_lua(error)
         self._add(task, (False, error))
 
     def _add(self, task: LuaTask, payload: Any) -> None:
@@ -93,7 +93,7 @@ class LoopQueue:
 
     def run(self) -> None:
         self.running = True
-        step = self.proc.runtime.scheduler.step
+        step = self.proc.kernel.scheduler.step
         try:
             while self.queue:
                 task, payload = self.queue.popleft()
@@ -109,8 +109,8 @@ class LoopQueue:
 class _HostView:
     """What a Process needs of its host, for a workflow living in a worker thread."""
 
-    def __init__(self, runtime: Runtime, host_id: str, dispatcher: Dispatcher) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: Kernel, host_id: str, dispatcher: Dispatcher) -> None:
+        self.kernel = kernel
         self.host_id = host_id
         self.dispatcher = dispatcher
 
@@ -149,7 +149,7 @@ class TemporalProcess(Process):
     def main_finished(self, ok: bool, values: tuple[Any, ...]) -> None:
         if self.outcome.done():
             return
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         if ok and values[0]:
             self.outcome.set_result(vm.to_python(values[1][1], "result"))
         else:
@@ -193,7 +193,7 @@ class LuaWorkflow:
         host = WORKERS.get(info.task_queue)
         if host is None:
             raise RuntimeError(f"no wippy worker for task queue {info.task_queue}")  # retried by Temporal
-        rt = thread_runtime(host)
+        rt = thread_kernel(host)
         entry = rt.registry.get(host.workflow_types.get(info.workflow_type, ""))
         if entry is None or entry.kind != "workflow.lua":
             raise to_application_error(WippyError(
@@ -235,7 +235,7 @@ class LuaWorkflow:
         assert proc is not None
         conv = workflow.payload_converter()
         values = [conv.from_payload(a.payload) for a in args]
-        vm = proc.runtime.vm
+        vm = proc.kernel.vm
         if name == EVENT_SIGNAL:
             event = dict(values[0])
             result = event.get("result")

@@ -1,1 +1,34 @@
 """``workflow.host``: durable workflows on an embedded SQLite journal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wippy.providers._base import ProviderSpec
+
+if TYPE_CHECKING:
+    from wippy.actors.kernel import Kernel
+    from wippy.registry import Entry, Registry
+    from wippy.registry.kinds import Report
+
+
+def _host(kernel: Kernel, entry: Entry) -> Any:
+    from wippy.providers.workflow.host import WorkflowHost  # imported when first started
+
+    return WorkflowHost(kernel, entry)
+
+
+def _admin(entry: Entry, registry: Registry) -> Any:
+    from wippy.providers.workflow.admin import JournalAdmin
+
+    return JournalAdmin(entry, registry)
+
+
+def _validate(entry: Entry, registry: Registry, report: Report) -> None:
+    store = entry.data.get("store")
+    if store is not None and not isinstance(store, str):
+        report("store", "must be a file path or \":memory:\"")
+
+
+SPEC = ProviderSpec("workflow.host", factory=_host, admin=_admin, validate=_validate,
+                    description="embedded durable workflow host")

@@ -84,7 +84,7 @@ class _Attempts:
 class ActivityRunner:
     def __init__(self, host: WorkflowHost) -> None:
         self.host = host
-        self.runtime = host.runtime
+        self.kernel = host.kernel
         self._live: dict[tuple[str, int], _Attempts] = {}
 
     def start(self, wf: Workflow, op: Op) -> None:
@@ -113,8 +113,8 @@ class ActivityRunner:
             timeout = left if timeout is None else min(timeout, left)
         options = {"timeout": max(timeout, 0.001) * 1000} if timeout is not None else None
         try:
-            state.call = self.runtime.functions.start(
-                record["key"], self.runtime.lua_args(record.get("args") or []), context, options,
+            state.call = self.kernel.functions.start(
+                record["key"], self.kernel.lua_args(record.get("args") or []), context, options,
                 lambda ok, value: self._done(wf, op, state, ok, value), owner=wf)
         except WippyError as err:
             self._finish(wf, op, None, err)
@@ -123,7 +123,7 @@ class ActivityRunner:
         state.call = None
         if wf.closed:
             return
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         if ok:
             self._finish(wf, op, vm.to_python(value, "activity result"), None)
             return
@@ -137,7 +137,7 @@ class ActivityRunner:
                 delay = min(delay, max(0.0, state.deadline - time.monotonic()))
             log.info("%s: activity %s attempt %d failed (%s); retrying in %.3gs",
                      wf.describe(), op.record["key"], state.attempt, error, delay)
-            state.timer = self.runtime.scheduler.loop.call_later(delay, self._attempt, wf, op, state)
+            state.timer = self.kernel.scheduler.loop.call_later(delay, self._attempt, wf, op, state)
             return
         if out_of_time and error.kind != TIMEOUT:
             error = WippyError(TIMEOUT, f"activity {op.record['key']} exceeded its schedule_to_close_timeout "

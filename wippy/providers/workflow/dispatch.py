@@ -21,11 +21,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.channel import Channel
+from wippy.actors.functions import Future, check_target
+from wippy.actors.router import make_pid
 from wippy.actors.scheduler import PENDING, Dispatcher, LuaTask
-from wippy.codec import pack
 from wippy.errors import CANCELED, INVALID, WippyError
-from wippy.host.functions import Future, check_target
-from wippy.host.router import make_pid
+from wippy.lua.codec import pack
 from wippy.lua.modules.time import NS, time_value
 from wippy.providers.workflow.execution import Op, RecordTooLarge, Workflow, check_size
 from wippy.providers.workflow.options import StartOptions
@@ -70,12 +70,12 @@ def packed_args(vm: Any, args: Any) -> list[Any]:
 
 
 def build_dispatcher(host: WorkflowHost) -> Dispatcher:
-    runtime = host.runtime
-    base = runtime.dispatcher.handlers
+    kernel = host.kernel
+    base = kernel.dispatcher.handlers
     handlers: dict[str, Any] = {op: base[op.encode()] for op in INTERNAL_COMMANDS if op.encode() in base}
-    vm = runtime.vm
+    vm = kernel.vm
     to_lua, to_python = vm.to_lua, vm.to_python
-    router = runtime.router
+    router = kernel.router
 
     def err_lua(err: Any) -> Any:
         return None if err is None else to_lua(err)
@@ -273,7 +273,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
                 return (None, to_lua(record["e"]))
             return (record["pid"].encode(),)
         try:
-            target = router.host_for_spawn(target_host, {e.id: e.kind for e in runtime.registry})
+            target = router.host_for_spawn(target_host, kernel.registry)
             options = {} if opts is None else to_python(opts, "options")
             context = {**wf.context, **({} if ctx is None else to_python(ctx, "context"))}
             messages = [(item[1].decode(), to_python(item[2])) for item in msgs.values()] if msgs is not None else []
@@ -313,7 +313,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         found = wf.replayed("process.exec", entry_id)
         if found is None:
             try:
-                target = router.host_for_spawn(host_id.decode(), {e.id: e.kind for e in runtime.registry})
+                target = router.host_for_spawn(host_id.decode(), kernel.registry)
             except WippyError as err:
                 return (None, to_lua(err))
             if target.kind != "workflow.host":
@@ -339,7 +339,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
 
     def outward(op: str, key_of: Any, act: Any, *, in_memory: bool = False) -> Any:
         """A command with an effect outside the workflow: recorded, done once after commit.
-        ``in_memory`` effects (the name registry) live only as long as the runtime, so a
+        ``in_memory`` effects (the name registry) live only as long as the kernel, so a
         replay applies them again."""
 
         def handler(task: LuaTask, *args: Any) -> Any:
@@ -494,7 +494,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
 
 def runtime_spawn_request(wf: Workflow, entry_id: str, args: Any, context: dict[str, Any],
                           options: dict[str, Any], name: str | None, msgs: Any, mode: int) -> Any:
-    from wippy.providers.base import SpawnRequest
+    from wippy.actors.host import SpawnRequest
 
     messages = [(item[1].decode(), item[2]) for item in msgs.values()] if msgs is not None else []
     return SpawnRequest(entry_id, args, parent=wf.pid, context=context, options=options, name=name,

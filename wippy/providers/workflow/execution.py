@@ -34,12 +34,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from wippy.actors.host import ExitResult
 from wippy.actors.process import Process
+from wippy.actors.router import make_pid
 from wippy.actors.scheduler import LuaTask
-from wippy.codec import pack
-from wippy.errors import INTERNAL, INVALID, WippyError
-from wippy.host.router import make_pid
-from wippy.providers.base import ExitResult
+from wippy.errors import CANCELED, INTERNAL, INVALID, WippyError
+from wippy.lua.codec import pack
 from wippy.providers.workflow.options import StartOptions
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class RunQueue:
 
     @property
     def loop(self) -> Any:
-        return self.wf.runtime.scheduler.loop
+        return self.wf.kernel.scheduler.loop
 
     def start(self, task: LuaTask) -> None:
         self.wf.queue.append((task, None))
@@ -114,13 +114,15 @@ class RunQueue:
 
     def throw(self, task: LuaTask, error: Any) -> None:
         if isinstance(error, WippyError):
-            error = self.wf.runtime.vm.to_lua(error)
+            error = self.wf.kernel.vm.to_lua(error)
         self.wf.queue.append((task, (False, error)))
         self.wf.kick()
 
 
 class Workflow(Process):
     """One run of a ``workflow.lua`` entry on a ``workflow.host``."""
+
+    noun = "workflow"
 
     __slots__ = (
         "wf_host", "run", "queue", "_replay_cmds", "_replay_inputs", "_pending_inputs", "_effects",
@@ -183,7 +185,7 @@ class Workflow(Process):
     def exit(self, result: ExitResult) -> None:
         if self.exit_result is None:
             for watcher, ref in self.exec_watchers.items():  # process.exec / workflow.exec callers
-                self.runtime.router.deliver_event(watcher, {
+                self.kernel.router.deliver_event(watcher, {
                     "kind": "EXIT", "from": self.pid, "exec_ref": ref,
                     "result": {"value": result.value, "error": result.error}})
         super().exit(result)
@@ -200,7 +202,7 @@ class Workflow(Process):
 
     @property
     def loop(self) -> Any:
-        return self.runtime.scheduler.loop
+        return self.kernel.scheduler.loop
 
     # Running ---------------------------------------------------------------------------------
     def begin(self) -> None:
@@ -208,8 +210,8 @@ class Workflow(Process):
         if self.started or self.exit_result is not None or self._closing or self.stuck:
             return
         self.started = True
-        task = self.spawn_task(self.runtime.vm.entry_task, self.run.entry.encode(), b"workflow",
-                               self.runtime.lua_args(self.run.input or []))
+        task = self.spawn_task(self.kernel.vm.entry_task, self.run.entry.encode(), b"workflow",
+                               self.kernel.lua_args(self.run.input or []))
         self.scheduler.start(task)
 
     def kick(self) -> None:
@@ -224,7 +226,7 @@ class Workflow(Process):
         if self._running or self.exit_result is not None or self.stuck:
             return
         self._running = True
-        step = self.runtime.scheduler.step
+        step = self.kernel.scheduler.step
         try:
             while True:
                 queue = self.queue
@@ -386,7 +388,7 @@ class Workflow(Process):
 
     def _apply(self, record: dict[str, Any]) -> None:
         kind = record["in"]
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         if kind == "done":
             op = self.ops.pop(record["ref"], None)
             if op is not None and op.on_done(record):  # a ticker keeps waiting for its next tick
@@ -405,10 +407,10 @@ class Workflow(Process):
     # Deliveries from the host ------------------------------------------------------------------
     def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:  # type: ignore[override]
         self.input({"in": "msg", "topic": topic.decode(), "from": sender.decode() if sender else None,
-                    "v": self.runtime.vm.to_python(payload, "message")})
+                    "v": self.kernel.vm.to_python(payload, "message")})
 
     def deliver_event(self, event: dict[str, Any]) -> None:  # type: ignore[override]
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         ref = event.get("exec_ref")
         result = event.get("result")
         if result is not None:
@@ -430,6 +432,9 @@ class Workflow(Process):
         else:
             self.close_run(ExitResult(error=values[0]), "failed")
 
+    def cancel_error(self) -> Any:
+        return self.kernel.vm.to_lua(WippyError(CANCELED, "workflow terminated"))
+
     def terminate(self, error: Any) -> None:
         if self._continuation is not None and self.exit_result is None:
             self._terminate_after = error  # the next run is being created: it ends at once
@@ -447,7 +452,7 @@ class Workflow(Process):
         self._closing = True
         for task in self.tasks:
             task.finished = True
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         try:
             py_value = vm.to_python(result.value, "result") if result.value is not None else None
             py_error = vm.to_python(result.error, "error") if result.error is not None else None
@@ -489,7 +494,7 @@ class Workflow(Process):
         self.exit_result = result
         self.close()
         self.host.forget(self)
-        router = self.runtime.router
+        router = self.kernel.router
         for target in self.monitoring or ():
             router.unwatch(target, self.pid, link=False)
         router.release_names(self.pid)

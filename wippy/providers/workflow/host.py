@@ -25,11 +25,12 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wippy.actors.host import ExitResult, SpawnRequest
+from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import Dispatcher
-from wippy.codec import pack
 from wippy.errors import ALREADY_EXISTS, CANCELED, TIMEOUT, WippyError
-from wippy.host.router import make_pid, parse_pid
-from wippy.providers.base import ExitResult, HostProvider, SpawnRequest
+from wippy.lua.codec import pack
+from wippy.providers._table import ActorTable
 from wippy.providers.workflow import cron
 from wippy.providers.workflow.activities import ActivityRunner
 from wippy.providers.workflow.dispatch import build_dispatcher, new_workflow_id, packed_args
@@ -39,7 +40,7 @@ from wippy.providers.workflow.mailbox import Mailbox
 from wippy.providers.workflow.options import StartOptions
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
     from wippy.registry import Entry
 
 log = logging.getLogger("wippy.workflow")
@@ -57,13 +58,13 @@ def store_path(entry: Entry, root: Path) -> str:
     return str(path if path.is_absolute() else root / path)
 
 
-class WorkflowHost(HostProvider):
+class WorkflowHost(ActorTable[Workflow]):
     kind = "workflow.host"
+    runs = ("workflow.lua",)
 
-    def __init__(self, runtime: Runtime, entry: Entry) -> None:
-        super().__init__(runtime, entry)
-        self.journal = Journal(store_path(entry, runtime.registry.root))
-        self.workflows: dict[str, Workflow] = {}
+    def __init__(self, kernel: Kernel, entry: Entry) -> None:
+        super().__init__(kernel, entry)
+        self.journal = Journal(store_path(entry, kernel.registry.root))
         self._dispatcher: Dispatcher | None = None
         self.activities = ActivityRunner(self)
         self.recovered = 0
@@ -80,7 +81,7 @@ class WorkflowHost(HostProvider):
     # Lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         await self.journal.start()
-        self.runtime.router.add_host(self)
+        self.kernel.router.add_host(self)
         self.running = True
         runs = self.journal.open_runs(self.host_id)
         for run in runs:
@@ -90,7 +91,7 @@ class WorkflowHost(HostProvider):
             log.info("%s: resuming %d open workflow%s", self.host_id, len(runs), "" if len(runs) == 1 else "s")
         # a parent that closed just before a crash may not have reached its children: look
         # again, here and on the other workflow hosts (the parent's host may start last)
-        for host in list(self.runtime.router.hosts.values()):
+        for host in list(self.kernel.router.hosts.values()):
             if isinstance(host, WorkflowHost) and host.running:
                 host.check_parents()
         await self.mailbox.start()
@@ -99,19 +100,19 @@ class WorkflowHost(HostProvider):
         """Leave every workflow open in the store (that is the point) and close the file."""
         self.running = False
         await self.mailbox.stop()
-        for wf in list(self.workflows.values()):
+        for wf in list(self.actors.values()):
             wf.halt_quietly()
-        for wf in list(self.workflows.values()):
+        for wf in list(self.actors.values()):
             self.drop_timers(wf)
-        self.workflows.clear()
-        self.runtime.router.remove_host(self.host_id)
+        self.actors.clear()
+        self.kernel.router.remove_host(self.host_id)
         await self.journal.close()
 
     def _launch(self, run: RunRecord) -> Workflow:
         """Put a stored run to work: its own timers armed from its stored times, its code
         started now or, if it is not due yet, at its start time."""
         wf = Workflow(self, run)
-        self.workflows[wf.pid] = wf
+        self.actors[wf.pid] = wf
         options = wf.options
         if options.execution_timeout:
             self._arm(wf, EXECUTION_TIMEOUT, wf.exec_start + options.execution_timeout, self._timed_out, wf, True)
@@ -132,10 +133,10 @@ class WorkflowHost(HostProvider):
 
         def fire() -> None:
             self._timers.get(wf.run.run_id, {}).pop(key, None)
-            if wf.exit_result is None and self.workflows.get(wf.pid) is wf:
+            if wf.exit_result is None and self.actors.get(wf.pid) is wf:
                 fn(*args)
 
-        timers[key] = self.runtime.scheduler.loop.call_later(max(at - time.time(), 0.0), fire)
+        timers[key] = self.kernel.scheduler.loop.call_later(max(at - time.time(), 0.0), fire)
 
     def _timed_out(self, wf: Workflow, whole: bool) -> None:
         options = wf.options
@@ -146,7 +147,7 @@ class WorkflowHost(HostProvider):
             error = WippyError(TIMEOUT, f"workflow {wf.workflow_id} exceeded its run timeout "
                                         f"({options.run_timeout:g}s)", retryable=True)
         log.info("%s: %s", wf.describe(), error.message)
-        wf.close_run(ExitResult(error=self.runtime.vm.to_lua(error)), "failed", final=whole)
+        wf.close_run(ExitResult(error=self.kernel.vm.to_lua(error)), "failed", final=whole)
 
     # Runs that go on: retries and cron -----------------------------------------------------
     def next_run(self, wf: Workflow, status: str, error: Any) -> RunRecord | None:
@@ -189,7 +190,7 @@ class WorkflowHost(HostProvider):
         """``old``'s close and ``run`` are on disk: hand the workflow ID over to ``run``."""
         if old._terminate_after is not None:  # terminated meanwhile: the next run ends unstarted
             error = old._terminate_after
-            py_error = self.runtime.vm.to_python(error, "error")
+            py_error = self.kernel.vm.to_python(error, "error")
 
             def told(_f: Any) -> None:
                 old.exit(ExitResult(error=error))
@@ -212,7 +213,7 @@ class WorkflowHost(HostProvider):
         """``parent``'s run has closed: apply each child's parent_close_policy."""
         if not self.running:  # stopping: check_parents() does it on the next start
             return
-        router = self.runtime.router
+        router = self.kernel.router
         for pid, policy in parent.children.items():
             host = router.host_of(pid)
             if not isinstance(host, WorkflowHost) or not host.running:
@@ -221,19 +222,19 @@ class WorkflowHost(HostProvider):
             host.apply_parent_close(pid, parent.pid, policy)
 
     def apply_parent_close(self, pid: str, parent: str, policy: str) -> None:
-        wf = self.workflows.get(pid)
+        wf = self.actors.get(pid)
         if wf is None or wf.exit_result is not None:
             return
         if policy == "terminate":
             log.info("%s: terminated: its parent %s closed", wf.describe(), parent)
-            self.terminate(pid, self.runtime.vm.to_lua(WippyError(
+            self.terminate(pid, self.kernel.vm.to_lua(WippyError(
                 CANCELED, f"parent workflow {parent} closed (parent_close_policy terminate)", retryable=False)))
         elif policy == "request_cancel":
             wf.deliver_event({"kind": "CANCEL", "from": parent, "reason": "parent workflow closed"})
 
     def detach(self, pid: str, watcher: str) -> None:
         """Forget every watch ``watcher`` holds on ``pid`` (monitor, link, exec)."""
-        wf = self.workflows.get(pid)
+        wf = self.actors.get(pid)
         if wf is None:
             return
         changed = wf.exec_watchers.pop(watcher, None) is not None
@@ -246,8 +247,8 @@ class WorkflowHost(HostProvider):
 
     def check_parents(self) -> None:
         """After a restart: children whose parent run closed without reaching them."""
-        router = self.runtime.router
-        for wf in list(self.workflows.values()):
+        router = self.kernel.router
+        for wf in list(self.actors.values()):
             parent = wf.run.parent
             parent_run = (wf.run.options.get(RUN_KEY) or {}).get("parent_run")
             policy = wf.options.parent_close_policy
@@ -257,7 +258,7 @@ class WorkflowHost(HostProvider):
             host = router.host_of(parent)
             if not isinstance(host, WorkflowHost) or not host.running:
                 continue
-            live = host.workflows.get(parent)
+            live = host.actors.get(parent)
             if live is not None and live.run.run_id == parent_run:
                 continue
             latest = host.journal.latest_run(parse_pid(parent)[1])
@@ -271,25 +272,30 @@ class WorkflowHost(HostProvider):
             self.apply_parent_close(wf.pid, parent, policy)
 
     def forget(self, proc: Any) -> None:
-        if self.workflows.get(proc.pid) is proc:  # a terminate_existing start may already own the PID
-            del self.workflows[proc.pid]
+        super().forget(proc)
         self.drop_timers(proc)
+
+    def watchers_changed(self, actor: Workflow) -> None:
+        self.journal.set_watchers(actor.run.run_id, actor.watchers_record())
+
+    def start_note(self) -> str:
+        return f"resumed {self.recovered} open workflow{'' if self.recovered == 1 else 's'}"
 
     def barrier(self) -> asyncio.Future[None]:
         return self.journal.flush()
 
     # Starting workflows ----------------------------------------------------------------------
     def spawn(self, request: SpawnRequest) -> str:
-        entry = self.workflow_entry(request.entry_id)
+        entry = self.entry_for_spawn(request.entry_id)
         options = StartOptions.parse(request.options).check_durable()
         explicit = options.workflow_id or request.name
         workflow_id = explicit or new_workflow_id()
-        running_now = self.workflows.get(make_pid(self.host_id, workflow_id))
+        running_now = self.actors.get(make_pid(self.host_id, workflow_id))
         # A generated ID is new; an explicit one may name a run that is live in memory (and
         # perhaps not yet committed) or stored from an earlier life of the host.
         existing = running_now.run if running_now is not None else (
             self.journal.latest_run(workflow_id) if explicit else None)
-        vm = self.runtime.vm
+        vm = self.kernel.vm
         messages = [(topic, vm.to_python(payload, "message")) for topic, payload in request.messages]
         for topic, payload in messages:  # before anything starts: a start message must fit the history
             check_size(pack({"in": "msg", "topic": topic, "from": request.parent, "v": payload}),
@@ -300,7 +306,7 @@ class WorkflowHost(HostProvider):
             if policy == "fail":
                 raise WippyError(ALREADY_EXISTS, f"workflow {workflow_id} is already running", retryable=False)
             if policy == "terminate_existing":
-                running = self.workflows.get(pid)
+                running = self.actors.get(pid)
                 if running is not None:
                     running.terminate(vm.to_lua(WippyError(CANCELED, "terminated by a new start with the same ID")))
             else:  # use_existing: the new start's messages still arrive
@@ -364,7 +370,7 @@ class WorkflowHost(HostProvider):
         for topic, payload in messages or ():  # startup messages come before anything else
             wf.input({"in": "msg", "topic": topic, "from": parent, "v": payload})
         if link and parent is not None:
-            self.runtime.router.watch(parent, wf.pid, link=True)
+            self.kernel.router.watch(parent, wf.pid, link=True)
         return wf.pid
 
     def ensure_child(self, parent: Workflow, record: dict[str, Any], _unused: Any, exec_ref: int | None) -> None:
@@ -374,7 +380,7 @@ class WorkflowHost(HostProvider):
         except WippyError:
             policy = "terminate"
         parent.children[make_pid(record["host"], record["child"])] = policy
-        host = self.runtime.router.hosts.get(record["host"])
+        host = self.kernel.router.hosts.get(record["host"])
         if not isinstance(host, WorkflowHost) or not host.running:
             log.error("%s: child host %s is not a running workflow.host", parent.describe(), record["host"])
             return
@@ -389,66 +395,11 @@ class WorkflowHost(HostProvider):
         if mode & 1:
             parent.monitoring = (parent.monitoring or set()) | {make_pid(host.host_id, record["child"])}
 
-    # Deliveries ------------------------------------------------------------------------------
-    def alive(self, pid: str) -> bool:
-        return pid in self.workflows
-
-    def deliver(self, pid: str, topic: str, payload: Any, sender: str | None) -> bool:
-        wf = self.workflows.get(pid)
-        if wf is None:
-            return False
-        wf.deliver(topic.encode(), payload, sender.encode() if sender else None)
-        return True
-
-    def deliver_event(self, pid: str, event: dict[str, Any]) -> bool:
-        wf = self.workflows.get(pid)
-        if wf is None:
-            return False
-        wf.deliver_event(event)
-        return True
-
-    def terminate(self, pid: str, error: Any) -> bool:
-        wf = self.workflows.get(pid)
-        if wf is None:
-            return False
-        vm = self.runtime.vm
-        wf.terminate(error if error is not None else vm.to_lua(WippyError(CANCELED, "workflow terminated")))
-        return True
-
-    def cancel(self, pid: str, sender: str | None, reason: str, deadline: float) -> bool:
-        wf = self.workflows.get(pid)
-        if wf is None:
-            return False
-        wf.deliver_event({"kind": "CANCEL", "from": sender, "reason": reason, "deadline": int(deadline * 1000)})
-        error = self.runtime.vm.to_lua(WippyError(CANCELED, f"workflow did not finish within the cancel deadline ({reason})"))
-        handle = self.runtime.scheduler.loop.call_later(deadline, wf.terminate, error)
-        wf.on_close(handle.cancel)
-        return True
-
-    def add_watcher(self, pid: str, watcher: str, link: bool) -> bool:
-        wf = self.workflows.get(pid)
-        if wf is None:
-            return False
-        if link:
-            wf.links = (wf.links or set()) | {watcher}
-        else:
-            wf.monitors = (wf.monitors or set()) | {watcher}
-        self.journal.set_watchers(wf.run.run_id, wf.watchers_record())
-        return True
-
-    def remove_watcher(self, pid: str, watcher: str, link: bool) -> None:
-        wf = self.workflows.get(pid)
-        if wf is None:
-            return
-        group = wf.links if link else wf.monitors
-        if group:
-            group.discard(watcher)
-            self.journal.set_watchers(wf.run.run_id, wf.watchers_record())
-
+    # Status ----------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
         return [{"pid": wf.pid, "entry": wf.entry_id, "host": self.host_id, "inbox": len(wf.inbox.buffer),
                  "status": "blocked: " + wf.stuck if wf.stuck else "running" if wf.started else "waiting to start"}
-                for wf in self.workflows.values()]
+                for wf in self.actors.values()]
 
     # Live effects ----------------------------------------------------------------------------
     def arm_timer(self, wf: Workflow, op: Op) -> None:
@@ -462,7 +413,7 @@ class WorkflowHost(HostProvider):
         if old is not None:
             old.cancel()
         delay = at / 1e9 - time.time()
-        loop = self.runtime.scheduler.loop
+        loop = self.kernel.scheduler.loop
         if delay <= 0:  # overdue (the host was down): fire in the order armed, i.e. due order
             timers[op.seq] = loop.call_soon(self._timer_fired, wf, op, at)
         else:

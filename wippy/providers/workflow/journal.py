@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wippy.codec import pack, unpack
 from wippy.errors import INVALID, UNAVAILABLE, WippyError
+from wippy.lua.codec import pack, unpack
 from wippy.providers.workflow.mailbox import MAILBOX_SCHEMA
 
 log = logging.getLogger("wippy.journal")

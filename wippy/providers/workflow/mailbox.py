@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wippy.codec import pack, unpack
 from wippy.errors import CANCELED, WippyError
+from wippy.lua.codec import pack, unpack
 
 if TYPE_CHECKING:
     from wippy.providers.workflow.host import WorkflowHost
@@ -224,10 +224,10 @@ class Mailbox:
                 self._consume(command)
 
     def _carry_out(self, command: Command) -> None:
-        from wippy.host.router import make_pid
+        from wippy.actors.router import make_pid
 
         host = self.host
-        wf = host.workflows.get(make_pid(host.host_id, command.workflow_id))
+        wf = host.actors.get(make_pid(host.host_id, command.workflow_id))
         what = f"{command.kind} for workflow {command.workflow_id}"
         if wf is None or wf.run.run_id != command.run_id or wf.exit_result is not None or wf._closing:
             log.warning("%s: dropping the %s: that run is no longer running", host.host_id, what)
@@ -238,7 +238,7 @@ class Mailbox:
                 self._waiting.add(command.id)
                 log.warning("%s: the %s waits: the workflow is halted (%s)", host.host_id, what, wf.stuck)
             return
-        vm = host.runtime.vm
+        vm = host.kernel.vm
         if command.kind == "signal":
             try:
                 wf.input({"in": "msg", "topic": command.topic, "from": None, "v": command.payload})

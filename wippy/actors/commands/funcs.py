@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.channel import Channel
+from wippy.actors.functions import Future, check_target
 from wippy.actors.scheduler import PENDING, LuaTask
 from wippy.errors import CANCELED, WippyError
-from wippy.host.functions import Future, check_target
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
 
 
-def commands(runtime: Runtime) -> dict[str, Any]:
-    scheduler = runtime.scheduler
-    vm = runtime.vm
+def commands(kernel: Kernel) -> dict[str, Any]:
+    scheduler = kernel.scheduler
+    vm = kernel.vm
     to_python = vm.to_python
     to_lua = vm.to_lua
 
@@ -38,7 +38,7 @@ def commands(runtime: Runtime) -> dict[str, Any]:
                 else:
                     scheduler.resume(task, None, value)
 
-            runtime.functions.start(
+            kernel.functions.start(
                 name, args, call_context(task, ctx), call_options(opts), done, owner=task.actor
             )
         except WippyError as err:
@@ -50,7 +50,7 @@ def commands(runtime: Runtime) -> dict[str, Any]:
             name = check_target(target)
             future = Future(Channel(scheduler, 1))
             make_payload = vm.make_payload
-            future.call = runtime.functions.start(
+            future.call = kernel.functions.start(
                 name,
                 args,
                 call_context(task, ctx),

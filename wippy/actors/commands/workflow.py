@@ -12,11 +12,11 @@ from wippy.actors.scheduler import LuaTask
 from wippy.errors import INVALID, WippyError
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
 
 
-def commands(runtime: Runtime) -> dict[str, Any]:
-    to_lua = runtime.vm.to_lua
+def commands(kernel: Kernel) -> dict[str, Any]:
+    to_lua = kernel.vm.to_lua
     started: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()  # actor -> first info()
 
     def host_id(task: LuaTask) -> Any:

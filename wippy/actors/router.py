@@ -11,11 +11,13 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from wippy.actors.host import ExitResult
 from wippy.errors import ALREADY_EXISTS, INVALID, NOT_FOUND, WippyError
-from wippy.providers.base import ExitResult
+from wippy.registry.kinds import HOST, lookup_kind
 
 if TYPE_CHECKING:
-    from wippy.providers.base import HostProvider
+    from wippy.actors.host import Host
+    from wippy.registry import Registry
 
 CALLBACK_HOST = "wippy:watchers"
 _PID = re.compile(r"^\{(?:[^@|{}]+@)?([^|{}]+)\|([^|{}]+)\}$")
@@ -34,10 +36,10 @@ def parse_pid(pid: str) -> tuple[str, str]:
 
 
 class Router:
-    """Owns the host table and the LOCAL name registry of one runtime."""
+    """Owns the host table and the LOCAL name registry of one kernel."""
 
     def __init__(self) -> None:
-        self.hosts: dict[str, HostProvider] = {}
+        self.hosts: dict[str, Host] = {}
         self.names: dict[str, str] = {}
         self._names_of: dict[str, set[str]] = {}
         self._callbacks: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -55,28 +57,30 @@ class Router:
         self._callbacks.pop(pid, None)
 
     # Hosts -------------------------------------------------------------------------------
-    def add_host(self, host: HostProvider) -> None:
+    def add_host(self, host: Host) -> None:
         self.hosts[host.host_id] = host
 
     def remove_host(self, host_id: str) -> None:
         self.hosts.pop(host_id, None)
 
-    def host_for_spawn(self, host_id: str, kinds_known: dict[str, str]) -> HostProvider:
+    def host_for_spawn(self, host_id: str, registry: Registry) -> Host:
+        """The started host ``host_id``, or the error a spawner should get for it."""
         host = self.hosts.get(host_id)
         if host is not None and host.running:
             return host
-        kind = kinds_known.get(host_id)
-        if kind is None:
+        entry = registry.get(host_id)
+        if entry is None:
             raise WippyError(NOT_FOUND, f"host {host_id} does not exist", retryable=False)
-        if kind not in ("process.host", "workflow.host", "temporal.worker"):
-            raise WippyError(INVALID, f"{host_id} is a {kind} entry, not a host", retryable=False)
+        spec = lookup_kind(entry.kind)
+        if spec is None or spec.role != HOST:
+            raise WippyError(INVALID, f"{host_id} is a {entry.kind} entry, not a host", retryable=False)
         raise WippyError(
             "UNAVAILABLE",
             f"host {host_id} is not started (give it lifecycle.auto_start: true or start it first)",
             retryable=True,
         )
 
-    def host_of(self, pid: str) -> HostProvider | None:
+    def host_of(self, pid: str) -> Host | None:
         host_id, _ = parse_pid(pid)
         return self.hosts.get(host_id)
 

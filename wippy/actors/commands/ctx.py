@@ -8,11 +8,11 @@ from wippy.actors.scheduler import LuaTask
 from wippy.errors import NOT_FOUND, WippyError
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
 
 
-def commands(runtime: Runtime) -> dict[str, Any]:
-    to_lua = runtime.vm.to_lua
+def commands(kernel: Kernel) -> dict[str, Any]:
+    to_lua = kernel.vm.to_lua
 
     def get(task: LuaTask, key: bytes) -> Any:
         name = key.decode("utf-8", "replace")

@@ -10,7 +10,7 @@ from wippy.actors.channel import Channel
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, TIMEOUT, WippyError
 
 if TYPE_CHECKING:
-    from wippy.host.runtime import Runtime
+    from wippy.actors.kernel import Kernel
 
 # on_done(ok, value): value is the first result (a Lua value) or a Lua error object.
 DoneCallback = Callable[[bool, Any], None]
@@ -36,18 +36,18 @@ class FunctionCall(Actor):
 
     def __init__(
         self,
-        runtime: Runtime,
+        kernel: Kernel,
         entry_id: str,
         profile: bytes,
         args: Any,
         context: dict[str, Any] | None,
         on_done: DoneCallback,
     ) -> None:
-        super().__init__(runtime, runtime.dispatcher, context)
+        super().__init__(kernel, kernel.dispatcher, context)
         self.entry_id = entry_id
         self.profile = profile
         self._on_done: DoneCallback | None = on_done
-        self.task = self.spawn_task(runtime.vm.entry_task, entry_id.encode(), profile, args)
+        self.task = self.spawn_task(kernel.vm.entry_task, entry_id.encode(), profile, args)
 
     def describe(self) -> str:
         return f"function {self.entry_id}"
@@ -66,7 +66,7 @@ class FunctionCall(Actor):
     def fail(self, error: WippyError) -> None:
         """End the call from outside (timeout, cancel, caller gone)."""
         if self._on_done is not None:
-            self._finish(False, self.runtime.vm.to_lua(error))
+            self._finish(False, self.kernel.vm.to_lua(error))
 
     def _finish(self, ok: bool, value: Any) -> None:
         on_done, self._on_done = self._on_done, None
@@ -96,13 +96,13 @@ class Future:
 
 
 class FunctionRunner:
-    """Starts function calls for a runtime, with context, timeouts and cancellation."""
+    """Starts function calls for a kernel, with context, timeouts and cancellation."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
 
     def resolve(self, target: str) -> tuple[str, bytes]:
-        entry = self.runtime.registry.get(target)
+        entry = self.kernel.registry.get(target)
         if entry is None:
             raise WippyError(NOT_FOUND, f"function {target} not found", retryable=False)
         profile = CALLABLE_KINDS.get(entry.kind)
@@ -128,9 +128,9 @@ class FunctionRunner:
         timeout_ms = (options or {}).get("timeout")
         if timeout_ms is not None and (not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0):
             raise WippyError(INVALID, "call option timeout must be a positive number of milliseconds")
-        call = FunctionCall(self.runtime, entry_id, profile, args, context, on_done)
+        call = FunctionCall(self.kernel, entry_id, profile, args, context, on_done)
         if timeout_ms is not None:
-            handle = self.runtime.scheduler.loop.call_later(
+            handle = self.kernel.scheduler.loop.call_later(
                 timeout_ms / 1000,
                 call.fail,
                 WippyError(TIMEOUT, f"function {entry_id} timed out after {timeout_ms} ms", retryable=True),
@@ -139,5 +139,5 @@ class FunctionRunner:
         if owner is not None:  # the caller ending cancels its callees
             key = owner.on_close(lambda: call.fail(WippyError(CANCELED, f"caller of {entry_id} ended")))
             call.on_close(lambda: owner.discard_cleanup(key))
-        self.runtime.scheduler.start(call.task)
+        self.kernel.scheduler.start(call.task)
         return call

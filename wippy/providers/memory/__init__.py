@@ -1,0 +1,57 @@
+"""``process.host``: the in-memory provider. Actors live as long as the runtime does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wippy.actors.process import Process
+from wippy.actors.router import make_pid
+from wippy.providers._base import ProviderSpec
+from wippy.providers._table import ActorTable
+
+if TYPE_CHECKING:
+    from wippy.actors.host import SpawnRequest
+    from wippy.actors.scheduler import Dispatcher
+
+PROFILES = {"process.lua": b"process", "workflow.lua": b"workflow"}
+
+
+class ProcessHost(ActorTable[Process]):
+    kind = "process.host"
+    runs = ("process.lua", "workflow.lua")
+
+    _counter = 0
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.kernel.dispatcher
+
+    def spawn(self, request: SpawnRequest) -> str:
+        entry = self.entry_for_spawn(request.entry_id)
+        self._counter += 1
+        pid = make_pid(self.host_id, f"{self._counter:x}")
+        router = self.kernel.router
+        if request.name is not None:
+            router.register(request.name, pid)
+        proc = self.add(Process(self, pid, entry.id, PROFILES[entry.kind], request.context))
+        parent = request.parent
+        if parent is not None and request.link:
+            proc.links = {parent}
+            router.watch(parent, pid, link=True)
+        if parent is not None and request.monitor:
+            proc.monitors = {parent}
+        for topic, payload in request.messages:
+            proc.deliver(topic.encode(), payload, parent.encode() if parent else None)
+        proc.start(request.args)
+        return pid
+
+    async def stop(self, timeout: float) -> None:
+        """Cancel every process, wait up to ``timeout``, then terminate the rest."""
+        self.running = False
+        try:
+            await self.stop_actors(timeout)
+        finally:
+            self.kernel.router.remove_host(self.host_id)
+
+
+SPEC = ProviderSpec("process.host", factory=ProcessHost, description="in-memory process host")
