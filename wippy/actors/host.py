@@ -47,9 +47,11 @@ class Host(Protocol):
     """The routing contract: what the router hands a host for the PIDs it owns."""
 
     host_id: str
-    kind: str
     running: bool
     kernel: Kernel
+
+    @property
+    def kind(self) -> str: ...
 
     @property
     def dispatcher(self) -> Dispatcher: ...

@@ -9,6 +9,8 @@ the clock: that stays behind the module's commands so it can be recorded and rep
 from __future__ import annotations
 
 import time as _clock
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -405,20 +407,154 @@ def _named_offset(zone: str, fixed: int | None, name: str, sec: int) -> int | No
     return None
 
 
-def parse_time(layout: str, value: str, zone: str, fixed: int | None,
-               explicit: bool) -> tuple[int, int, str, int | None]:
-    """Go's ``time.Parse`` (``explicit`` False: default UTC, zone names looked up in Local)
-    and ``time.ParseInLocation`` (``explicit`` True). Returns (sec, nsec, zone, fixed)."""
-    toks = tokens(layout)
-    year, month, day, yday = 0, -1, -1, -1
-    hour = minute = second = nsec = 0
+@dataclass
+class _Parsed:
+    """What ``parse_time`` has read so far (Go's ``time.Parse`` locals)."""
+
+    value: str
+    year: int = 0
+    month: int = -1
+    day: int = -1
+    yday: int = -1
+    hour: int = 0
+    minute: int = 0
+    second: int = 0
+    nsec: int = 0
     pm: bool | None = None
-    utc, offset, name = False, None, ""
-    v = value
+    utc: bool = False
+    offset: int | None = None
+    name: str = ""
 
-    def out_of_range(what: str) -> ParseError:
-        return ParseError(f'parsing time "{value}": {what} out of range')
+    def out_of_range(self, what: str) -> ParseError:
+        return ParseError(f'parsing time "{self.value}": {what} out of range')
 
+
+# Each element parser reads its element from the front of ``v`` and returns the rest;
+# it raises _Bad when ``v`` does not match, or ParseError for a value out of range.
+_Element = Callable[[_Parsed, str, str, int, list[tuple[str, str, int]], int], str]
+
+
+def _p_year4(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    if not all(_isd(v, k) for k in range(4)):
+        raise _Bad
+    p.year = int(v[:4])
+    return v[4:]
+
+
+def _p_year2(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    year, v = _num(v, True)
+    p.year = year + (1900 if year >= 69 else 2000)
+    return v
+
+
+def _p_month_name(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    month, v = _lookup(MONTHS, v, kind == "Jan")
+    p.month = month + 1
+    return v
+
+
+def _p_weekday(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    return _lookup(DAYS, v, kind == "Mon")[1]
+
+
+def _bounded(field: str, low: int, high: int, padded: tuple[str, ...], what: str | None = None) -> _Element:
+    """An element that reads a 1-2 digit number into ``field`` and checks its range."""
+
+    def parse(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+        n, v = _num(v, kind in padded)
+        if not low <= n <= high:
+            raise p.out_of_range(what or field)
+        setattr(p, field, n)
+        return v
+
+    return parse
+
+
+def _p_day(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    if kind == "_2" and v[:1] == " ":
+        v = v[1:]
+    p.day, v = _num(v, kind == "02")
+    return v
+
+
+def _p_yday(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    if kind == "__2":
+        v = v[2:] if v[:2] == "  " else v[1:] if v[:1] == " " else v
+    p.yday, v = _num3(v, kind == "002")
+    if not 1 <= p.yday <= 366:
+        raise p.out_of_range("day-of-year")
+    return v
+
+
+def _p_second(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    p.second, v = _num(v, kind == "05")
+    if p.second > 59:
+        raise p.out_of_range("second")
+    following = next((t[0] for t in toks[i + 1:] if t[0] != "lit"), None)
+    n = _frac_len(v)
+    if n and following not in ("frac0", "frac9"):  # a fraction the layout lacks
+        p.nsec, v = _nanos(v[1:n]), v[n:]
+    return v
+
+
+def _p_ampm(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    word = v[:2]
+    if word not in (("AM", "PM") if kind == "PM" else ("am", "pm")):
+        raise _Bad
+    p.pm = word.upper() == "PM"
+    return v[2:]
+
+
+def _p_zone_name(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    if v[:3] == "UTC":
+        p.utc = True
+        return v[3:]
+    n = _zone_name_len(v)
+    if n == 0:
+        raise _Bad
+    p.name = v[:n]
+    return v[n:]
+
+
+def _p_frac_fixed(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    n = 1 + extra
+    if len(v) < n or v[0] not in ".," or not all(_isd(v, k) for k in range(1, n)):
+        raise _Bad
+    p.nsec = _nanos(v[1:n])
+    return v[n:]
+
+
+def _p_frac_any(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    n = _frac_len(v)
+    if n:
+        p.nsec = _nanos(v[1:n])
+        v = v[n:]
+    return v
+
+
+def _p_offset(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    if kind[0] == "Z" and v[:1] == "Z":
+        p.utc = True
+        return v[1:]
+    p.offset, v = _zone_offset_value(kind, v)
+    return v
+
+
+_ELEMENTS: dict[str, _Element] = {
+    "2006": _p_year4, "06": _p_year2, "Jan": _p_month_name, "January": _p_month_name,
+    "Mon": _p_weekday, "Monday": _p_weekday,
+    "1": _bounded("month", 1, 12, ("01",)), "01": _bounded("month", 1, 12, ("01",)),
+    "2": _p_day, "02": _p_day, "_2": _p_day, "002": _p_yday, "__2": _p_yday,
+    "15": _bounded("hour", 0, 23, ()), "3": _bounded("hour", 0, 12, ("03",)), "03": _bounded("hour", 0, 12, ("03",)),
+    "4": _bounded("minute", 0, 59, ("04",)), "04": _bounded("minute", 0, 59, ("04",)),
+    "5": _p_second, "05": _p_second, "PM": _p_ampm, "pm": _p_ampm, "MST": _p_zone_name,
+    "frac0": _p_frac_fixed, "frac9": _p_frac_any,
+}
+
+
+def _read_elements(p: _Parsed, layout: str) -> None:
+    toks = tokens(layout)
+    v = p.value
     for i, (kind, text, extra) in enumerate(toks):
         start = v
         try:
@@ -427,116 +563,59 @@ def parse_time(layout: str, value: str, zone: str, fixed: int | None,
                 if rest is None:
                     raise _Bad
                 v = rest
-            elif kind == "2006":
-                if not all(_isd(v, k) for k in range(4)):
-                    raise _Bad
-                year, v = int(v[:4]), v[4:]
-            elif kind == "06":
-                year, v = _num(v, True)
-                year += 1900 if year >= 69 else 2000
-            elif kind in ("Jan", "January"):
-                month, v = _lookup(MONTHS, v, kind == "Jan")
-                month += 1
-            elif kind in ("Mon", "Monday"):
-                _, v = _lookup(DAYS, v, kind == "Mon")
-            elif kind in ("1", "01"):
-                month, v = _num(v, kind == "01")
-                if not 1 <= month <= 12:
-                    raise out_of_range("month")
-            elif kind in ("2", "02", "_2"):
-                if kind == "_2" and v[:1] == " ":
-                    v = v[1:]
-                day, v = _num(v, kind == "02")
-            elif kind in ("002", "__2"):
-                if kind == "__2":
-                    v = v[2:] if v[:2] == "  " else v[1:] if v[:1] == " " else v
-                yday, v = _num3(v, kind == "002")
-                if not 1 <= yday <= 366:
-                    raise out_of_range("day-of-year")
-            elif kind == "15":
-                hour, v = _num(v, False)
-                if hour > 23:
-                    raise out_of_range("hour")
-            elif kind in ("3", "03"):
-                hour, v = _num(v, kind == "03")
-                if hour > 12:
-                    raise out_of_range("hour")
-            elif kind in ("4", "04"):
-                minute, v = _num(v, kind == "04")
-                if minute > 59:
-                    raise out_of_range("minute")
-            elif kind in ("5", "05"):
-                second, v = _num(v, kind == "05")
-                if second > 59:
-                    raise out_of_range("second")
-                following = next((t[0] for t in toks[i + 1:] if t[0] != "lit"), None)
-                n = _frac_len(v)
-                if n and following not in ("frac0", "frac9"):  # fraction the layout lacks
-                    nsec, v = _nanos(v[1:n]), v[n:]
-            elif kind in ("PM", "pm"):
-                word = v[:2]
-                if word not in (("AM", "PM") if kind == "PM" else ("am", "pm")):
-                    raise _Bad
-                pm, v = word.upper() == "PM", v[2:]
-            elif kind == "MST":
-                if v[:3] == "UTC":
-                    utc, v = True, v[3:]
-                else:
-                    n = _zone_name_len(v)
-                    if n == 0:
-                        raise _Bad
-                    name, v = v[:n], v[n:]
-            elif kind == "frac0":
-                n = 1 + extra
-                if len(v) < n or v[0] not in ".," or not all(_isd(v, k) for k in range(1, n)):
-                    raise _Bad
-                nsec, v = _nanos(v[1:n]), v[n:]
-            elif kind == "frac9":
-                n = _frac_len(v)
-                if n:
-                    nsec, v = _nanos(v[1:n]), v[n:]
-            elif kind[0] == "Z" and v[:1] == "Z":
-                utc, v = True, v[1:]
             else:
-                offset, v = _zone_offset_value(kind, v)
+                v = _ELEMENTS.get(kind, _p_offset)(p, v, kind, extra, toks, i)
         except _Bad:
-            raise ParseError(f'parsing time "{value}" as "{layout}": cannot parse "{start}" as "{text}"') from None
+            raise ParseError(f'parsing time "{p.value}" as "{layout}": cannot parse "{start}" as "{text}"') from None
     if v:
-        raise ParseError(f'parsing time "{value}": extra text: "{v}"')
-    if pm is not None:
-        if pm and hour < 12:
-            hour += 12
-        elif not pm and hour == 12:
-            hour = 0
-    if yday >= 0:
-        if yday > (366 if _is_leap(year) else 365):
-            raise out_of_range("day-of-year")
-        _, m, d = civil_from_days(days_from_civil(year, 1, 1) + yday - 1)
-        if (month >= 0 and month != m) or (day >= 0 and day != d):
-            raise ParseError(f'parsing time "{value}": day-of-year does not match month and day')
-        month, day = m, d
-    month, day = max(month, 1), (1 if day < 0 else day)
-    if not 1 <= day <= _days_in(month, year):
-        raise out_of_range("day")
-    local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        raise ParseError(f'parsing time "{p.value}": extra text: "{v}"')
+
+
+def _resolve_date(p: _Parsed) -> None:
+    """Apply AM/PM and the day of the year; check the day of the month."""
+    if p.pm is not None:
+        if p.pm and p.hour < 12:
+            p.hour += 12
+        elif not p.pm and p.hour == 12:
+            p.hour = 0
+    if p.yday >= 0:
+        if p.yday > (366 if _is_leap(p.year) else 365):
+            raise p.out_of_range("day-of-year")
+        _, m, d = civil_from_days(days_from_civil(p.year, 1, 1) + p.yday - 1)
+        if (p.month >= 0 and p.month != m) or (p.day >= 0 and p.day != d):
+            raise ParseError(f'parsing time "{p.value}": day-of-year does not match month and day')
+        p.month, p.day = m, d
+    p.month, p.day = max(p.month, 1), (1 if p.day < 0 else p.day)
+    if not 1 <= p.day <= _days_in(p.month, p.year):
+        raise p.out_of_range("day")
+
+
+def parse_time(layout: str, value: str, zone: str, fixed: int | None,
+               explicit: bool) -> tuple[int, int, str, int | None]:
+    """Go's ``time.Parse`` (``explicit`` False: default UTC, zone names looked up in Local)
+    and ``time.ParseInLocation`` (``explicit`` True). Returns (sec, nsec, zone, fixed)."""
+    p = _Parsed(value)
+    _read_elements(p, layout)
+    _resolve_date(p)
+    local = days_from_civil(p.year, p.month, p.day) * 86_400 + p.hour * 3600 + p.minute * 60 + p.second
     look_zone, look_fixed = (zone, fixed) if explicit else ("Local", None)
-    if utc:
-        return local, nsec, "UTC", None
-    if offset is not None:
-        sec = local - offset
+    if p.utc:
+        return local, p.nsec, "UTC", None
+    if p.offset is not None:
+        sec = local - p.offset
         found, abbrev = zone_offset(sec, look_zone, look_fixed)
-        if found == offset and (not name or abbrev == name):
-            return sec, nsec, look_zone, look_fixed
-        return sec, nsec, name, offset
-    if name:
-        found_offset = _named_offset(look_zone, look_fixed, name, local)
+        if found == p.offset and (not p.name or abbrev == p.name):
+            return sec, p.nsec, look_zone, look_fixed
+        return sec, p.nsec, p.name, p.offset
+    if p.name:
+        found_offset = _named_offset(look_zone, look_fixed, p.name, local)
         if found_offset is not None:
-            return local - found_offset, nsec, look_zone, look_fixed
-        guess = int(name[3:]) * 3600 if len(name) > 3 and name.startswith("GMT") else 0
-        return local - guess, nsec, name, guess
+            return local - found_offset, p.nsec, look_zone, look_fixed
+        guess = int(p.name[3:]) * 3600 if len(p.name) > 3 and p.name.startswith("GMT") else 0
+        return local - guess, p.nsec, p.name, guess
     if explicit:
-        return to_utc(local, zone, fixed), nsec, zone, fixed
-    return local, nsec, "UTC", None
+        return to_utc(local, zone, fixed), p.nsec, zone, fixed
+    return local, p.nsec, "UTC", None
 
 
 def round_time(sec: int, nsec: int, d: int, up: bool) -> tuple[int, int]:
