@@ -16,7 +16,7 @@ PACKAGE = Path(wippy.__file__).parent
 
 # Lowest first. A module may import its own layer and the ones before it.
 LAYERS = [
-    ("wippy.errors", "wippy.durations", "wippy.interrupt"),
+    ("wippy.errors", "wippy.durations", "wippy.interrupt", "wippy.lua.typed"),  # no dependencies
     ("wippy.registry",),
     ("wippy.lua",),
     ("wippy.actors",),

@@ -19,6 +19,9 @@ class Entry:
     data: dict[str, Any]
     source: str | None = None  # Lua source text, for Lua kinds
     source_path: Path | None = None
+    # Where the type annotations of a typed-Lua source were (``source`` is then the plain
+    # Lua the front end made of it, same lines and columns); None for plain Lua.
+    annotations: list[Any] | None = None
     line: int | None = None  # YAML line where the entry starts, for problem locations
     field_lines: dict[str, int] = field(default_factory=dict, repr=False)  # "a.b" -> YAML line
 

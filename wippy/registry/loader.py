@@ -16,6 +16,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode
 
 from wippy.errors import LoadError, Problem
+from wippy.lua.typed import TypedLuaSyntaxError, transpile
 from wippy.registry.entry import Entry, Registry
 from wippy.registry.graph import describe, find_cycles
 from wippy.registry.kinds import KINDS, KindSpec, conflict, known_kinds, lookup_kind
@@ -275,7 +276,17 @@ class _Loader:
             return
         if self._checker is None:
             self._checker = LuaChecker()
-        result = self._checker.check(entry.source, self.rel(entry.source_path or entry.file), method)
+        chunkname = self.rel(entry.source_path or entry.file)
+        result = self._checker.check(entry.source, chunkname, method)
+        if result.syntax_error:  # not plain Lua: perhaps typed Lua
+            try:
+                typed = transpile(entry.source, chunkname)
+            except TypedLuaSyntaxError as err:
+                self.problem(entry.source_path, f"Lua syntax error: {err.bare_message()}", entry=entry.id,
+                             field="source", line=err.line)
+                return
+            entry.source, entry.annotations = typed.code, typed.annotations
+            result = self._checker.check(entry.source, chunkname, method)
         if result.syntax_error:
             self.problem(entry.source_path, f"Lua syntax error: {result.syntax_error}", entry=entry.id,
                          field="source", line=result.line)
