@@ -36,8 +36,8 @@ def test_exit_event_for_normal_and_crashed_children(procs: Procs) -> None:
         for _, name in ipairs({ "ok", "bad", "lua_error" }) do
           local pid = process.spawn_monitored("app:" .. name, "app:host")
           local ev = events:receive()
-          assert(ev.kind == process.event.EXIT and ev.kind == "EXIT")
-          assert(ev.from == pid, "EXIT names the child")
+          assert(ev.kind == process.event.EXIT and ev.kind == process.event.EXIT)
+          assert(ev.from == pid, "pid.exit names the child")
           local e = ev.result.error
           out[name] = { value = ev.result.value, kind = e and e:kind(), message = e and e:message() }
         end
@@ -63,7 +63,7 @@ def test_link_down_only_with_trap_links(procs: Procs) -> None:
           err_kind = ev.result.error:kind(), err_message = ev.result.error:message(), rest = peek(events),
         }
     """)
-    assert out == {"before": False, "after": True, "kind": "LINK_DOWN", "from_child": True,
+    assert out == {"before": False, "after": True, "kind": "pid.link.down", "from_child": True,
                    "err_kind": "CONFLICT", "err_message": "asked to crash", "rest": "none"}
 
 
@@ -101,7 +101,7 @@ def test_link_crash_cascades_three_levels(procs: Procs) -> None:
         local out = {}
         for _ = 1, 3 do
           local ev = events:receive()
-          assert(ev.kind == "EXIT")
+          assert(ev.kind == process.event.EXIT)
           for depth, pid in pairs(pids) do
             if pid == ev.from then out[depth] = ev.result.error:kind() .. ": " .. ev.result.error:message() end
           end
@@ -131,7 +131,7 @@ def test_trap_links_stops_the_cascade(procs: Procs) -> None:
         local ev = process.events():receive()
         return { kind = ev.kind, value = ev.result.value, err = ev.result.error }
     """)
-    assert out == {"kind": "EXIT", "value": {"kind": "LINK_DOWN", "from_child": True, "msg": "asked to crash"}}
+    assert out == {"kind": "pid.exit", "value": {"kind": "pid.link.down", "from_child": True, "msg": "asked to crash"}}
 
 
 def test_normal_exit_sends_no_link_down(procs: Procs) -> None:
@@ -145,7 +145,7 @@ def test_normal_exit_sends_no_link_down(procs: Procs) -> None:
         -- router.exited tells monitors and links in one go: a LINK_DOWN would be queued now
         return { first = ev.kind, value = ev.result.value, rest = peek(events) }
     """)
-    assert out == {"first": "EXIT", "value": "returned return", "rest": "none"}
+    assert out == {"first": "pid.exit", "value": "returned return", "rest": "none"}
 
 
 def test_monitor_unmonitor_link_unlink_after_start(procs: Procs) -> None:
@@ -188,11 +188,11 @@ def test_monitor_unmonitor_link_unlink_after_start(procs: Procs) -> None:
         return out
     """)
     assert out == {
-        "monitor": True, "a": "EXIT true returned return",
+        "monitor": True, "a": "pid.exit true returned return",
         "unmonitor": True, "b": "none",
-        "link": True, "c": "LINK_DOWN true",
+        "link": True, "c": "pid.link.down true",
         "unlink": True, "d": "none",
-        "gone": "EXIT NOT_FOUND", "link_gone": "NOT_FOUND",
+        "gone": "pid.exit NOT_FOUND", "link_gone": "NOT_FOUND",
     }
 
 
@@ -221,7 +221,7 @@ def test_unlinked_crash_does_not_take_a_non_trapping_process_down(procs: Procs) 
         local ev = events:receive()
         return ev.kind .. " " .. ev.result.error:kind()
     """)
-    assert out == "EXIT CONFLICT"
+    assert out == "pid.exit CONFLICT"
 
 
 def test_linked_parent_crash_takes_child_down(procs: Procs) -> None:
@@ -258,7 +258,7 @@ def test_terminate_is_immediate_and_exit_carries_an_error(procs: Procs) -> None:
         return { ok = ok, kind = ev.kind, from = ev.from == pid, err = ev.result.error:kind(),
                  msg = ev.result.error:message(), again = again:kind(), by_name = by_name:kind() }
     """)
-    assert out == {"ok": True, "kind": "EXIT", "from": True, "err": "CANCELED",
+    assert out == {"ok": True, "kind": "pid.exit", "from": True, "err": "CANCELED",
                    "msg": "process terminated", "again": "NOT_FOUND", "by_name": "NOT_FOUND"}
 
 
@@ -285,9 +285,9 @@ def test_cancel_delivers_cancel_event_with_reason(procs: Procs) -> None:
         local ev = process.events():receive()
         return { kind = ev.kind, value = ev.result.value, err = ev.result.error, me = process.pid() }
     """)
-    assert out["kind"] == "EXIT" and "err" not in out
+    assert out["kind"] == "pid.exit" and "err" not in out
     value = out["value"]
-    assert value["kind"] == "CANCEL" and value["reason"] == "shutting down" and value["from"] == out["me"]
+    assert value["kind"] == "pid.cancel" and value["reason"] == "shutting down" and value["from"] == out["me"]
     assert value["deadline"] == 5000  # the default deadline, in ms
 
 

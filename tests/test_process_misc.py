@@ -104,8 +104,8 @@ def test_spawner_spawn_variants(procs: Procs) -> None:
         return got
     """)
     # a second monitor on the same process is the same monitor: one EXIT per process
-    assert out == {"spawn": "EXIT", "spawn_monitored": "EXIT",
-                   "spawn_linked": "EXIT+LINK_DOWN", "spawn_linked_monitored": "EXIT+LINK_DOWN"}
+    assert out == {"spawn": "pid.exit", "spawn_monitored": "pid.exit",
+                   "spawn_linked": "pid.exit+pid.link.down", "spawn_linked_monitored": "pid.exit+pid.link.down"}
 
 
 def test_with_options_and_with_name(procs: Procs) -> None:
@@ -237,7 +237,7 @@ def test_upgrade_keeps_pid_inbox_and_links(procs: Procs) -> None:
                  link = ev.kind, link_from = ev.from == pid, msg = ev.result.error:message() }
     """)
     assert out == {"same_pid": True, "got": "after", "count": 42,
-                   "link": "LINK_DOWN", "link_from": True, "msg": "v2 crashed"}
+                   "link": "pid.link.down", "link_from": True, "msg": "v2 crashed"}
 
 
 def test_upgrade_nil_reruns_the_same_definition(procs: Procs) -> None:
@@ -416,7 +416,7 @@ def test_one_select_over_inbox_events_listener_and_future(procs: Procs) -> None:
         table.sort(seen)
         return seen
     """, modules=["funcs", "time"])
-    assert out == ["events:EXIT", "future:future value", "inbox:plain", "listen:special", "timer"]
+    assert out == ["events:pid.exit", "future:future value", "inbox:plain", "listen:special", "timer"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -450,18 +450,18 @@ def test_spawn_misuse_errors(procs: Procs) -> None:
     assert all("pid" not in v for v in out.values())
 
 
-def test_monitor_and_link_need_a_process(procs: Procs) -> None:
+def test_a_function_call_is_a_process_frame(procs: Procs) -> None:
+    """Upstream gives every call a PID: it can spawn_monitored, monitor, link, receive on
+    its inbox and events, and its own monitors and links fire when it returns."""
     procs.function("f", """
-        local out = {}
-        local _, e1 = process.spawn_monitored("app:driver", "app:host")
-        out.spawn_monitored = e1:kind()
-        local _, e2 = process.monitor("{app:host|1}")
-        out.monitor = e2:kind()
-        local ok3, e3 = pcall(process.inbox)
-        out.inbox = ok3 and "ok" or e3:kind()
+        local out, events = {}, process.events()
+        local child = process.spawn_monitored("app:driver", "app:host", process.pid())
+        out.hello = process.inbox():receive():payload():data()
+        local ev = events:receive()
+        out.exit = ev.kind == process.event.EXIT and ev.from == child and ev.result.value
         return out
     """)
-    procs.body("driver", "return 1")
+    procs.body("driver", 'process.send((...), "hi", "from child") return 7')
     procs.project.write()
 
     async def main() -> object:
@@ -469,7 +469,42 @@ def test_monitor_and_link_need_a_process(procs: Procs) -> None:
             return await rt.call("app:f", timeout=TIMEOUT)
 
     out = asyncio.run(main())
-    assert out == {"spawn_monitored": "INVALID", "monitor": "INVALID", "inbox": "INVALID"}
+    assert out == {"hello": "from child", "exit": 7}
+
+
+def test_a_frames_monitors_and_links_hear_when_it_returns(procs: Procs) -> None:
+    procs.function("frame", """
+        local watcher, fail = ...
+        process.send(watcher, "pid", process.pid())
+        process.inbox():receive()  -- wait until watched
+        if fail then error("frame failed") end
+        return "frame done"
+    """)
+    procs.body("linked", "process.inbox():receive()")
+    out = procs.run("""
+        local funcs = require("funcs")
+        process.set_options({ trap_links = true })
+        local events, inbox, out = process.events(), process.inbox(), {}
+        for _, fail in ipairs({ false, true }) do
+          local f = funcs.async("app:frame", process.pid(), fail)
+          local frame = inbox:receive():payload():data()
+          process.monitor(frame)
+          process.link(frame)
+          process.send(frame, "go")
+          local seen = {}
+          for _ = 1, fail and 2 or 1 do
+            local ev = events:receive()
+            assert(ev.from == frame)
+            seen[#seen + 1] = ev.kind .. ":" .. tostring(ev.result.value or ev.result.error:kind())
+          end
+          out[#out + 1] = table.concat(seen, " ")
+          f:response():receive()
+          local ok, err = process.send(frame, "late")
+          out[#out + 1] = err:kind()
+        end
+        return out
+    """, modules=["funcs"])
+    assert out == ["pid.exit:frame done", "NOT_FOUND", "pid.exit:INTERNAL pid.link.down:INTERNAL", "NOT_FOUND"]
 
 
 def test_select_misuse(procs: Procs) -> None:

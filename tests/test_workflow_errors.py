@@ -87,7 +87,7 @@ local function exits(pids)  -- {pid = result} once every pid in `pids` has exite
   local events, got, left = process.events(), {}, #pids
   while left > 0 do
     local ev = events:receive()
-    if ev.kind == "EXIT" and got[ev.from] == nil then got[ev.from] = ev.result; left = left - 1 end
+    if ev.kind == process.event.EXIT and got[ev.from] == nil then got[ev.from] = ev.result; left = left - 1 end
   end
   return got
 end

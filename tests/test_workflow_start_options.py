@@ -567,7 +567,7 @@ def test_parent_close_policy_applies_when_the_parent_closes(root: Path, how: str
     assert children["default"][0].status == "terminated"
     assert "parent_close_policy terminate" in children["default"][0].error.message
     assert children["request_cancel"][0].status == "completed"
-    assert children["request_cancel"][0].result == {"policy": "request_cancel", "got": "CANCEL"}
+    assert children["request_cancel"][0].result == {"policy": "request_cancel", "got": "pid.cancel"}
     assert children["abandon"][0].result == {"policy": "abandon", "got": "message"}
 
 
@@ -597,7 +597,7 @@ def test_parent_close_policy_is_applied_after_a_restart_when_it_could_not_be_bef
     asyncio.run(second())
     kids = {p: runs(root, f"{tag}-{p}", "data/kids.db")[0] for p in ("terminate", "default", "request_cancel")}
     assert kids["terminate"].status == kids["default"].status == "terminated"
-    assert kids["request_cancel"].result == {"policy": "request_cancel", "got": "CANCEL"}
+    assert kids["request_cancel"].result == {"policy": "request_cancel", "got": "pid.cancel"}
 
 
 # Bad options -----------------------------------------------------------------------------------

@@ -5,17 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wippy.actors.actor import Actor
 from wippy.actors.channel import Channel
+from wippy.actors.host import ExitResult
+from wippy.actors.process import Process, result_of
+from wippy.actors.router import make_pid
+from wippy.actors.table import ProcessTable
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, TIMEOUT, WippyError
 
 if TYPE_CHECKING:
+    from wippy.actors.actor import Actor
+    from wippy.actors.host import SpawnRequest
     from wippy.actors.kernel import Kernel
+    from wippy.actors.scheduler import Dispatcher
 
 # on_done(ok, value): value is the first result (a Lua value) or a Lua error object.
 DoneCallback = Callable[[bool, Any], None]
 
 CALLABLE_KINDS = {"function.lua": b"function", "process.lua": b"process"}
+FRAME_SUFFIX = "#fn"  # a frame's host ID is its entry ID plus this
 
 
 def check_target(target: Any) -> str:
@@ -31,8 +38,18 @@ def check_target(target: Any) -> str:
     return text
 
 
-class FunctionCall(Actor):
-    """One invocation of a function entry. Finishes once; ``on_done`` hears how."""
+class FunctionCall(Process):
+    """One invocation of a function entry: a process frame that finishes once.
+
+    Upstream gives every call a PID, an inbox, events, monitors and links. Here the frame
+    is a :class:`Process` whose PID is made the first time something needs it
+    (``process.pid()``, a monitor, a link, a send), so a plain call costs no routing.
+    When it finishes, ``on_done`` hears how and, if it had a PID, its monitors get EXIT
+    and (on an error) its links get LINK_DOWN, as for any process."""
+
+    __slots__ = ("_on_done", "task")
+
+    noun = "function call"
 
     def __init__(
         self,
@@ -43,25 +60,21 @@ class FunctionCall(Actor):
         context: dict[str, Any] | None,
         on_done: DoneCallback,
     ) -> None:
-        super().__init__(kernel, kernel.dispatcher, context)
-        self.entry_id = entry_id
-        self.profile = profile
+        super().__init__(kernel.frames, None, entry_id, profile, context or {})
         self._on_done: DoneCallback | None = on_done
         self.task = self.spawn_task(kernel.vm.entry_task, entry_id.encode(), profile, args)
 
-    def describe(self) -> str:
-        return f"function {self.entry_id}"
-
-    def __repr__(self) -> str:
-        return f"<FunctionCall {self.entry_id}>"
+    def own_pid(self) -> str:
+        if self.pid is None:
+            self.kernel.frames.assign(self)
+        return self.pid
 
     def main_finished(self, ok: bool, values: tuple[Any, ...]) -> None:
-        if ok and values[0]:
-            self._finish(True, values[1][1])
-        elif ok:
-            self._finish(False, values[1])
-        else:
-            self._finish(False, values[0])
+        result = result_of(ok, values)
+        self._finish(result.error is None, result.value if result.error is None else result.error)
+
+    def terminate(self, error: Any) -> None:
+        self._finish(False, error)
 
     def fail(self, error: WippyError) -> None:
         """End the call from outside (timeout, cancel, caller gone)."""
@@ -70,9 +83,48 @@ class FunctionCall(Actor):
 
     def _finish(self, ok: bool, value: Any) -> None:
         on_done, self._on_done = self._on_done, None
-        self.close()
+        self.exit(ExitResult(value=value) if ok else ExitResult(error=value))
         if on_done is not None:
             on_done(ok, value)
+
+
+class FunctionFrames(ProcessTable[FunctionCall]):
+    """The host of function-call frames that have a PID: ``{<entry>#fn|<n>}``.
+
+    One object serves every function entry; the router finds it under each entry's frame
+    host ID, registered the first time a call of that entry needs a PID."""
+
+    kind = "function frames"
+    running = True
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.host_id = "functions"
+        self.init_table()
+        self._counter = 0
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.kernel.dispatcher
+
+    def assign(self, call: FunctionCall) -> None:
+        host_id = call.entry_id + FRAME_SUFFIX
+        router = self.kernel.router
+        if host_id not in router.hosts:
+            router.hosts[host_id] = self  # type: ignore[assignment]
+        self._counter += 1
+        call.pid = make_pid(host_id, f"{self._counter:x}")
+        call._pid_bytes = call.pid.encode()
+        self.add(call)
+
+    def spawn(self, request: SpawnRequest) -> str:
+        raise WippyError(INVALID, "function frames cannot be spawned; call the function", retryable=False)
+
+    def accepts(self, entry_kind: str) -> bool:
+        return False
+
+    def barrier(self) -> Any:
+        return None
 
 
 class Future:

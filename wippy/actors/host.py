@@ -6,13 +6,17 @@ provider."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from wippy.errors import INVALID, WippyError
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
     from wippy.actors.process import Process
     from wippy.actors.scheduler import Dispatcher
+    from wippy.lua.vm import LuaVM
 
 
 @dataclass
@@ -29,6 +33,39 @@ class SpawnRequest:
     messages: list[tuple[str, Any]] = field(default_factory=list)  # (topic, payload) first
     monitor: bool = False  # parent monitors the child
     link: bool = False  # parent and child are linked
+
+
+def spawn_request(vm: LuaVM, entry: bytes, host: bytes, mode: int, ctx: Any, opts: Any, name: Any,
+                  msgs: Any, args: Any, *, parent: str | None,
+                  context: Mapping[str, Any]) -> tuple[str, SpawnRequest]:
+    """The arguments of a ``process.spawn`` command, as the Lua side yields them
+    (``entry, host, mode, ctx, opts, name, msgs, args``), as the host ID the caller named
+    and a :class:`SpawnRequest`. ``process.exec`` yields the same without ``mode`` (pass 0).
+
+    ``mode`` is a bit set: 1 the caller monitors the child, 2 they are linked. ``parent``
+    and ``context`` are the caller's PID (None outside a process) and context, which the
+    spawn's own ``ctx`` extends. Options and context become Python values; the arguments
+    (the packed table ``{n = count, ...}``) and the message payloads stay Lua values, for
+    the receiving host to convert if it stores them. Raises INVALID for a monitored or
+    linked spawn without a calling process, or for values that cannot be converted."""
+    if mode & 3 and parent is None:
+        raise WippyError(INVALID, "spawn_monitored/spawn_linked need a calling process to notify",
+                         retryable=False)
+    merged = dict(context)
+    if ctx is not None:
+        merged.update(vm.to_python(ctx, "context"))
+    messages = [] if msgs is None else [(_text(item[1]), item[2]) for item in msgs.values()]
+    request = SpawnRequest(
+        entry_id=_text(entry), args=args, parent=parent, context=merged,
+        options={} if opts is None else vm.to_python(opts, "options"),
+        name=None if name is None else _text(name), messages=messages,
+        monitor=bool(mode & 1), link=bool(mode & 2),
+    )
+    return _text(host), request
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 @dataclass

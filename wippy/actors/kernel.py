@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wippy.actors.functions import FunctionRunner
+from wippy.actors.functions import FunctionFrames, FunctionRunner
 from wippy.actors.router import Router
 from wippy.actors.scheduler import Dispatcher, Scheduler
 from wippy.errors import INVALID, WippyError
@@ -39,6 +39,7 @@ class Kernel:
         self.scheduler = Scheduler(vm)
         self.router = Router()
         self.dispatcher = Dispatcher(default_commands(self))
+        self.frames = FunctionFrames(self)
         self.functions = FunctionRunner(self)
         self.services: Mapping[str, Any] = {}
         self.notify: Notify = lambda entry_id, state, detail: None

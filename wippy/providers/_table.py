@@ -2,125 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic
 
-from wippy.actors.process import Process
-from wippy.errors import CANCELED, WippyError
+from wippy.actors.table import P, ProcessTable
 from wippy.providers._base import HostProvider
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
+    from wippy.actors.process import Process
     from wippy.registry import Entry
 
-P = TypeVar("P", bound=Process)
 
-
-class ActorTable(HostProvider, Generic[P]):
+class ActorTable(ProcessTable[P], HostProvider, Generic[P]):
     """A host that keeps its actors in ``self.actors`` (PID -> :class:`Process`).
 
     It implements the routing contract over that table: delivery, events, terminate,
-    cancel with a deadline, monitors and links, and a stop that cancels every actor and
-    terminates what is left after the timeout. Subclasses implement :meth:`spawn` (and
-    add their actors with :meth:`add`); a durable host overrides :meth:`watchers_changed`
-    to persist monitors and links.
+    cancel with a deadline, monitors and links, and :meth:`stop_actors` (cancel every
+    actor, terminate the rest after a timeout). Subclasses implement :meth:`spawn` (adding
+    their actors with :meth:`add`); a durable host overrides :meth:`watchers_changed` to
+    persist monitors and links.
     """
 
     def __init__(self, kernel: Kernel, entry: Entry) -> None:
-        super().__init__(kernel, entry)
-        self.actors: dict[str, P] = {}
-        self._all_gone: asyncio.Event | None = None
-
-    def add(self, actor: P) -> P:
-        self.actors[actor.pid] = actor
-        return actor
-
-    def get(self, pid: str) -> P | None:
-        return self.actors.get(pid)
+        HostProvider.__init__(self, kernel, entry)
+        self.init_table()
 
     def forget(self, proc: Process) -> None:
-        if self.actors.get(proc.pid) is proc:  # a replacement may already own the PID
-            del self.actors[proc.pid]
-        if not self.actors and self._all_gone is not None:
-            self._all_gone.set()
-
-    def alive(self, pid: str) -> bool:
-        return pid in self.actors
-
-    def watchers_changed(self, actor: P) -> None:
-        """A monitor or link of ``actor`` was added or removed (hook for durable hosts)."""
-
-    # Routing -------------------------------------------------------------------------------
-    def deliver(self, pid: str, topic: str, payload: Any, sender: str | None) -> bool:
-        actor = self.actors.get(pid)
-        if actor is None:
-            return False
-        actor.deliver(topic.encode(), payload, sender.encode() if sender else None)
-        return True
-
-    def deliver_event(self, pid: str, event: dict[str, Any]) -> bool:
-        actor = self.actors.get(pid)
-        if actor is None:
-            return False
-        actor.deliver_event(event)
-        return True
-
-    def terminate(self, pid: str, error: Any) -> bool:
-        actor = self.actors.get(pid)
-        if actor is None:
-            return False
-        actor.terminate(error if error is not None else actor.cancel_error())
-        return True
-
-    def cancel(self, pid: str, sender: str | None, reason: str, deadline: float) -> bool:
-        actor = self.actors.get(pid)
-        if actor is None:
-            return False
-        actor.deliver_event({"kind": "CANCEL", "from": sender, "reason": reason, "deadline": int(deadline * 1000)})
-        error = self.kernel.vm.to_lua(WippyError(
-            CANCELED, f"{actor.noun} did not finish within the cancel deadline ({reason})", retryable=False))
-        handle = self.kernel.scheduler.loop.call_later(deadline, actor.terminate, error)
-        actor.on_close(handle.cancel)
-        return True
-
-    def add_watcher(self, pid: str, watcher: str, link: bool) -> bool:
-        actor = self.actors.get(pid)
-        if actor is None:
-            return False
-        if link:
-            if actor.links is None:
-                actor.links = set()
-            actor.links.add(watcher)
-        else:
-            if actor.monitors is None:
-                actor.monitors = set()
-            actor.monitors.add(watcher)
-        self.watchers_changed(actor)
-        return True
-
-    def remove_watcher(self, pid: str, watcher: str, link: bool) -> None:
-        actor = self.actors.get(pid)
-        if actor is None:
-            return
-        group = actor.links if link else actor.monitors
-        if group and watcher in group:
-            group.discard(watcher)
-            self.watchers_changed(actor)
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        return [{"pid": a.pid, "entry": a.entry_id, "host": self.host_id, "inbox": len(a.inbox.buffer)}
-                for a in self.actors.values()]
-
-    # Stopping ------------------------------------------------------------------------------
-    async def stop_actors(self, timeout: float) -> None:
-        """Cancel every actor, wait up to ``timeout`` for them to end, terminate the rest."""
-        if not self.actors:
-            return
-        self._all_gone = asyncio.Event()
-        for pid in list(self.actors):
-            self.cancel(pid, None, "host stopping", timeout)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._all_gone.wait(), timeout)
-        for actor in list(self.actors.values()):
-            actor.terminate(actor.cancel_error())
+        ProcessTable.forget(self, proc)

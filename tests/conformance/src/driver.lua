@@ -12,9 +12,10 @@ local function expect(topic)
   return msg:payload():data(), msg
 end
 
+-- kind: a key of process.event (EXIT, LINK_DOWN, CANCEL)
 local function next_event(kind)
   local ev = process.events():receive()
-  assert(ev.kind == kind, "expected a " .. kind .. " event, got " .. tostring(ev.kind))
+  assert(ev.kind == process.event[kind], "expected a " .. kind .. " event, got " .. tostring(ev.kind))
   return ev
 end
 
@@ -202,9 +203,10 @@ function D.between_workflows()
   local ev = next_event("EXIT")
   assert(ev.from == watcher and ev.result.error == nil, tostring(ev.result.error))
   local seen = ev.result.value
-  assert(seen.EXIT and seen.EXIT.from == a and not seen.EXIT.failed and seen.EXIT.value.input == "monitored",
+  local exit, down = seen[process.event.EXIT], seen[process.event.LINK_DOWN]
+  assert(exit and exit.from == a and not exit.failed and exit.value.input == "monitored",
     "EXIT with the monitored workflow's result")
-  assert(seen.LINK_DOWN and seen.LINK_DOWN.from == b and seen.LINK_DOWN.failed, "LINK_DOWN from the linked workflow")
+  assert(down and down.from == b and down.failed, "LINK_DOWN from the linked workflow")
   return true
 end
 

@@ -123,10 +123,10 @@ function T.children()
   local pe = out.process_exec_error
   assert(pe.value == nil and pe.error.kind == "NOT_FOUND" and pe.error.message:find("no such order 9", 1, true),
     "process.exec error")
-  assert(out.spawn.kind == "EXIT" and out.spawn.from_child and out.spawn.value.doubled == 8 and out.spawn.error == nil,
+  assert(out.spawn.kind == process.event.EXIT and out.spawn.from_child and out.spawn.value.doubled == 8 and out.spawn.error == nil,
     "process.spawn: EXIT with result.value")
   local se = out.spawn_error
-  assert(se.kind == "EXIT" and se.from_child and se.value == nil, "spawn_monitored of a failing child")
+  assert(se.kind == process.event.EXIT and se.from_child and se.value == nil, "spawn_monitored of a failing child")
   assert(se.error.kind == "NOT_FOUND" and se.error.retryable == false and se.error.message:find("no such order 5", 1, true),
     "EXIT result.error has kind, retryable, message")
   for _, suffix in ipairs({ ".exec", ".exec_fail", ".process_exec", ".spawn", ".spawn_fail" }) do

@@ -6,7 +6,7 @@ function scenarios.monitor_exit()
   local pid = process.spawn_monitored("suite:echo", "suite:host")
   process.send(pid, "stop")
   local ev = events:receive()
-  assert(ev.kind == process.event.EXIT, "EXIT event")
+  assert(ev.kind == process.event.EXIT, "pid.exit event")
   assert(ev.from == pid, "from the child")
   assert(ev.result.value == "stopped" and ev.result.error == nil, "normal exit")
 
@@ -61,7 +61,7 @@ function scenarios.select()
       seen.local_ch = r.value
     end
   end
-  assert(seen.inbox == 1 and seen.events == "EXIT" and seen.local_ch == "local")
+  assert(seen.inbox == 1 and seen.events == process.event.EXIT and seen.local_ch == "local")
   local r = channel.select({ inbox:case_receive(), default = true })
   assert(r.default, "nothing left")
   local_ch:close()

@@ -6,27 +6,41 @@ local getmetatable_raw = debug.getmetatable
 local new_error = rt.new_error
 
 local P = {}
-P.event = { CANCEL = "CANCEL", EXIT = "EXIT", LINK_DOWN = "LINK_DOWN" }
+P.event = { CANCEL = "pid.cancel", EXIT = "pid.exit", LINK_DOWN = "pid.link.down" }
+local EVENT_KINDS = { EXIT = P.event.EXIT, LINK_DOWN = P.event.LINK_DOWN, CANCEL = P.event.CANCEL }
 
 ---------------------------------------------------------------------------------------
 -- Messages and events
 ---------------------------------------------------------------------------------------
+local MessageMethods = {}
+function MessageMethods:topic() return self._t end
+function MessageMethods:from() return self._f or "" end
+function MessageMethods:payload() return self._p end
+
+-- Methods first; any other field reads the payload's data (`msg.approved` for a message
+-- whose payload is a table with `approved`), which upstream leaves nil.
 local Message = { __name = "wippy.message", __metatable = "wippy.message" }
-Message.__index = Message
-function Message:topic() return self._t end
-function Message:from() return self._f end
-function Message:payload() return self._p end
+function Message.__index(m, k)
+  local method = MessageMethods[k]
+  if method ~= nil then return method end
+  local data = m._p._v
+  if type(data) == "table" then return data[k] end
+  return nil
+end
+Message.__tostring = function(m) return "process.Message{topic=" .. tostring(m._t) .. "}" end
 rt.register_value_type("message", Message)
 
 function rt.make_message(topic, from, payload)
   return setmetatable({ _t = topic, _f = from, _p = rt.make_payload(payload) }, Message)
 end
 
--- Events carry `kind` and `from`; `type` and `pid` are the same values under the names
--- older docs use.
+-- Events carry `kind` (a process.event value) and `from`; `type` and `pid` are the same
+-- values under the names older docs use. The Python side names kinds EXIT, LINK_DOWN and
+-- CANCEL.
 function rt.make_event(fields, has_result, value, err)
   if has_result then fields.result = { value = value, error = err } end
-  fields.type, fields.pid = fields.kind, fields.from
+  local kind = EVENT_KINDS[fields.kind] or fields.kind
+  fields.kind, fields.type, fields.pid = kind, kind, fields.from
   return fields
 end
 
