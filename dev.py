@@ -52,7 +52,8 @@ def demo() -> int:
 
 def test() -> int:
     ensure_env()
-    run(BIN / "ruff", "check", "wippy", "tests", "bench", "dev.py")
+    run(BIN / "ruff", "check", "wippy", "tests", "bench", "tools", "dev.py")
+    run(BIN / "mypy")  # the files and settings are in pyproject.toml
     return run(PY, "-m", "pytest", "-q", check=False)
 
 

@@ -178,7 +178,7 @@ return { main = function(n, starters)
   local done = 0
   while done < n do
     local ev = events:receive()
-    if ev.kind == "EXIT" then
+    if ev.kind == process.event.EXIT then
       if ev.result.error then error(ev.result.error) end
       done = done + 1
     end

@@ -171,13 +171,13 @@ def test_many_senders_one_receiver(lua: Run) -> None:
 @pytest.mark.parametrize("size", ["-1", "1.5", '"3"', "{}"])
 def test_bad_size(lua: Run, size: str) -> None:
     err = lua_error(lua, f"return channel.new({size})")
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
     assert "size" in err.message
 
 
 def test_methods_need_colon(lua: Run) -> None:
     err = lua_error(lua, "local ch = channel.new(1); ch.send(5)")
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
     assert "ch:send" in err.message
 
 
@@ -220,12 +220,12 @@ def test_close_errors_pending_senders(lua: Run) -> None:
     return {(out:receive()), (out:receive())}
     """
     result = lua(body)
-    assert result == [[False, "INVALID", "send on closed channel"]] * 2
+    assert result == [[False, "Invalid", "send on closed channel"]] * 2
 
 
 def test_send_on_closed_channel(lua: Run) -> None:
     err = lua_error(lua, "local ch = channel.new(5); ch:close(); ch:send(1)")
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
     assert "closed" in err.message
 
 
@@ -243,7 +243,7 @@ def test_uncaught_send_error_in_spawned_coroutine_fails_the_call(lua: Run) -> No
     return "survived"
     """
     err = lua_error(lua, body)
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
     assert "closed" in err.message
 
 
@@ -363,7 +363,7 @@ def test_select_loop_fan_in(lua: Run) -> None:
 )
 def test_select_bad_case_is_invalid(lua: Run, cases: str) -> None:
     err = lua_error(lua, f"local ch = channel.new(1); return channel.select({cases})")
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
     assert "channel.select" in err.message
 
 

@@ -123,7 +123,7 @@ def test_binary_nested_error_and_nan_values_print_as_json(runs: Runs) -> None:
         "binary": "\\xff\x00\\xfe",  # bytes that are not UTF-8 show as \xNN
         "nested": {"list": [1, 2.5, {"deep": True}], "empty": {}},
         "sparse": {"1": "a", "3": "c"},
-        "err": {"kind": "CONFLICT", "message": "stale", "details": {"version": 3}},
+        "err": {"kind": "Conflict", "message": "stale", "details": {"version": 3}},
         "nan": "NaN",
     }
     assert "héllo" in proc.stdout  # not \u-escaped
@@ -156,8 +156,8 @@ def test_typed_values_print_sensibly() -> None:
         "true": None,
     }
     assert list(_jsonable({10: "x", "b": 1, 2: "y", "a": 2})) == ["2", "10", "a", "b"]
-    err = WippyError("INVALID", "bad", details={"field": "name"})
-    assert _jsonable([err]) == [{"kind": "INVALID", "message": "bad", "details": {"field": "name"}}]
+    err = WippyError("Invalid", "bad", details={"field": "name"})
+    assert _jsonable([err]) == [{"kind": "Invalid", "message": "bad", "details": {"field": "name"}}]
 
 
 def test_time_and_duration_print_as_text() -> None:
@@ -197,7 +197,7 @@ def test_unknown_entry_is_not_found(runs: Runs) -> None:
     proc = runs["unknown"].result()
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert proc.stderr.startswith("error: NOT_FOUND: entry app:ad not found")
+    assert proc.stderr.startswith("error: NotFound: entry app:ad not found")
     assert "did you mean" in proc.stderr and "app:add" in proc.stderr
     assert_no_traceback(proc)
 
@@ -205,7 +205,7 @@ def test_unknown_entry_is_not_found(runs: Runs) -> None:
 def test_entry_that_is_not_callable_is_invalid(runs: Runs) -> None:
     proc = runs["not_callable"].result()
     assert proc.returncode == 1
-    assert proc.stderr == "error: INVALID: app:procs is a process.host entry and cannot be called as a function\n"
+    assert proc.stderr == "error: Invalid: app:procs is a process.host entry and cannot be called as a function\n"
 
 
 def test_lua_error_shows_kind_message_and_location(runs: Runs) -> None:
@@ -213,7 +213,7 @@ def test_lua_error_shows_kind_message_and_location(runs: Runs) -> None:
     assert proc.returncode == 1
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
-    assert lines[0] == "error: INTERNAL: funcs.lua:22: attempt to index a nil value (local 't')"
+    assert lines[0] == "error: Internal: funcs.lua:22: attempt to index a nil value (local 't')"
     assert lines[1] == "stack traceback:"
     assert "funcs.lua:22:" in lines[2]
     assert_no_traceback(proc)
@@ -223,7 +223,7 @@ def test_returned_error_shows_kind_message_and_where_it_was_made(runs: Runs) -> 
     proc = runs["refuse"].result()
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
-    assert lines[0] == "error: INVALID: refused: too big"
+    assert lines[0] == "error: Invalid: refused: too big"
     assert lines[1] == "stack traceback:"
     assert "funcs.lua:26:" in lines[2]
 
@@ -231,7 +231,7 @@ def test_returned_error_shows_kind_message_and_where_it_was_made(runs: Runs) -> 
 def test_process_error_is_reported(runs: Runs) -> None:
     proc = runs["job_fails"].result()
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: UNAVAILABLE: job could not start\n")
+    assert proc.stderr.startswith("error: Unavailable: job could not start\n")
     assert "job.lua:9:" in proc.stderr
 
 

@@ -473,12 +473,12 @@ def test_to_python_deep_but_finite(vm: LuaVM) -> None:
 
 
 def test_error_objects_convert_both_ways(vm: LuaVM) -> None:
-    err = vm.to_python(lua_eval(vm, "errors.new({kind = 'CONFLICT', message = 'm', retryable = true, details = {a = {1}}})"))
+    err = vm.to_python(lua_eval(vm, "errors.new({kind = 'Conflict', message = 'm', retryable = true, details = {a = {1}}})"))
     assert isinstance(err, WippyError)
-    assert (err.kind, err.message, err.retryable, err.details) == ("CONFLICT", "m", True, {"a": [1]})
-    back = vm.to_lua(WippyError("TIMEOUT", "slow", retryable=False, details={"ms": 5}))
-    assert vm.to_python(back) == WippyError("TIMEOUT", "slow", retryable=False, details={"ms": 5})
-    assert back.kind(back) == b"TIMEOUT"
+    assert (err.kind, err.message, err.retryable, err.details) == ("Conflict", "m", True, {"a": [1]})
+    back = vm.to_lua(WippyError("Timeout", "slow", retryable=False, details={"ms": 5}))
+    assert vm.to_python(back) == WippyError("Timeout", "slow", retryable=False, details={"ms": 5})
+    assert back.kind(back) == b"Timeout"
 
 
 def test_empty_array_marker_is_protected(call: Caller) -> None:

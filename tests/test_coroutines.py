@@ -46,7 +46,7 @@ def test_blocking_error_inside_pcall(project: Project) -> None:
     local after = funcs.call("app:add", 1, 1)  -- the task goes on normally
     return {ok, e:kind(), after}
     """
-    assert run(project, body) == [False, "INVALID", 2]
+    assert run(project, body) == [False, "Invalid", 2]
 
 
 def test_blocking_inside_xpcall_and_nested_pcall(project: Project) -> None:
@@ -83,7 +83,7 @@ def test_blocking_in_metamethod(project: Project) -> None:
 def test_blocking_inside_c_callback_is_a_clear_error(project: Project, call: str) -> None:
     body = f"local ok, e = pcall(function() return {call} end); return {{ok, e:kind(), e:message()}}"
     ok, kind, message = run(project, body)
-    assert (ok, kind) == (False, "INVALID")
+    assert (ok, kind) == (False, "Invalid")
     assert "callback called from C" in message
 
 
@@ -195,7 +195,7 @@ def test_error_after_blocking_in_coroutine(project: Project) -> None:
     local ok2, e2 = pcall(wrapped)
     return {ok, e:kind(), coroutine.status(co), ok2, e2}
     """
-    assert run(project, body) == [False, "CONFLICT", "dead", False, "plain"]
+    assert run(project, body) == [False, "Conflict", "dead", False, "plain"]
 
 
 def test_blocked_coroutine_cannot_be_resumed_by_another_task(project: Project) -> None:
@@ -217,7 +217,7 @@ def test_blocked_coroutine_cannot_be_resumed_by_another_task(project: Project) -
     got = run(project, body)
     assert got["owner"] == ["owner", True, "got real"]
     assert got["intruder"] == ["intruder", "normal", False,
-                               "cannot resume coroutine: it is waiting for a blocking operation", False, "INVALID"]
+                               "cannot resume coroutine: it is waiting for a blocking operation", False, "Invalid"]
 
 
 def test_runtime_task_cannot_be_resumed_by_user_code(project: Project) -> None:
@@ -241,19 +241,19 @@ def test_wrap_shared_between_tasks_while_blocked(project: Project) -> None:
     for _ = 1, 2 do local r = done:receive(); out[r[1]] = r end
     return out
     """
-    assert run(project, body) == {"first": ["first", "v", True], "second": ["second", False, "INVALID"]}
+    assert run(project, body) == {"first": ["first", "v", True], "second": ["second", False, "Invalid"]}
 
 
 # Top-level yields -----------------------------------------------------------------------------------
 def test_yield_at_top_level_is_a_clear_error(project: Project) -> None:
     err = run_error(project, "coroutine.yield(1)")
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
     assert "outside a coroutine" in err.message
 
 
 def test_yield_at_top_level_can_be_caught(project: Project) -> None:
     body = "local ok, e = pcall(coroutine.yield, 1); return {ok, e:kind(), funcs.call('app:add', 1, 1)}"
-    assert run(project, body) == [False, "INVALID", 2]
+    assert run(project, body) == [False, "Invalid", 2]
 
 
 def test_yield_at_top_level_of_spawned_task(project: Project) -> None:
@@ -262,7 +262,7 @@ def test_yield_at_top_level_of_spawned_task(project: Project) -> None:
     coroutine.spawn(function() local ok, e = pcall(coroutine.yield); done:send({ok, e:kind()}) end)
     return done:receive()
     """
-    assert run(project, body) == [False, "INVALID"]
+    assert run(project, body) == [False, "Invalid"]
 
 
 # Libraries ----------------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ def test_blocking_inside_library_code(project: Project) -> None:
     for name, source in HELPERS.items():
         project.function(name, source)
     runtime = project.runtime()
-    assert asyncio.run(runtime.call("app:user", 2, 3)) == [10, False, "INVALID"]
+    assert asyncio.run(runtime.call("app:user", 2, 3)) == [10, False, "Invalid"]
 
 
 def test_library_instance_per_caller(project: Project) -> None:

@@ -91,7 +91,7 @@ def test_call_arguments_are_copies(funcs: Funcs) -> None:
 
 def test_call_error(funcs: Funcs) -> None:
     body = 'local v, e = funcs.call("app:fail"); return {v == nil, e:kind(), e:message(), e:retryable(), e:details()}'
-    assert funcs.run(body) == [True, "CONFLICT", "nope", True, {"n": 1}]
+    assert funcs.run(body) == [True, "Conflict", "nope", True, {"n": 1}]
 
 
 def test_call_can_be_nested_in_expressions(funcs: Funcs) -> None:
@@ -141,8 +141,8 @@ def test_future_error(funcs: Funcs) -> None:
     return {value:kind(), ok, r == nil, e:kind(), e:retryable(), e:details(),
             er:kind(), er:message(), er:retryable(), has, f:is_complete(), f:is_canceled()}
     """
-    assert funcs.run(body) == ["CONFLICT", True, True, "CONFLICT", True, {"n": 1},
-                               "INTERNAL", "nope", False, True, True, False]
+    assert funcs.run(body) == ["Conflict", True, True, "Conflict", True, {"n": 1},
+                               "Internal", "nope", False, True, True, False]
 
 
 def test_async_bad_target(funcs: Funcs) -> None:
@@ -151,12 +151,12 @@ def test_async_bad_target(funcs: Funcs) -> None:
     local f2, e2 = funcs.async("app:missing")
     return {f1 == nil, e1:kind(), f2 == nil, e2:kind()}
     """
-    assert funcs.run(body) == [True, "INVALID", True, "NOT_FOUND"]
+    assert funcs.run(body) == [True, "Invalid", True, "NotFound"]
 
 
 def test_future_methods_need_colon(funcs: Funcs) -> None:
     body = 'local f = funcs.async("app:noop"); local ok, e = pcall(f.result); return {ok, e:kind()}'
-    assert funcs.run(body) == [False, "INVALID"]
+    assert funcs.run(body) == [False, "Invalid"]
 
 
 def test_select_over_future_channels(funcs: Funcs) -> None:
@@ -177,7 +177,7 @@ def test_select_over_future_channels(funcs: Funcs) -> None:
     table.sort(order)
     return {got = got, order = order}
     """
-    assert funcs.run(body) == {"got": {"one": 2, "two": "two", "three": "CONFLICT"}, "order": [1, 2, 3]}
+    assert funcs.run(body) == {"got": {"one": 2, "two": "two", "three": "Conflict"}, "order": [1, 2, 3]}
 
 
 def test_many_futures_in_parallel(funcs: Funcs) -> None:
@@ -210,7 +210,7 @@ def test_cancel_stops_the_callee(funcs: Funcs) -> None:
     got = funcs.run(CANCEL_BODY.replace("{CANCEL}", "f:cancel()"))
     assert funcs.lines == ["slow started"]  # it never reached "slow finished"
     assert got == {"canceled": True, "cerr": True, "is_canceled": True, "complete": True,
-                   "result": "CANCELED", "error": "INTERNAL", "has": True, "received": "CANCELED"}
+                   "result": "Canceled", "error": "Internal", "has": True, "received": "Canceled"}
 
 
 def test_without_cancel_the_callee_finishes(funcs: Funcs) -> None:
@@ -264,9 +264,9 @@ def test_executor_with_context_is_immutable_and_reusable(funcs: Funcs) -> None:
     }
     """
     got = funcs.run(body)
-    assert got["base"] == {"err": "NOT_FOUND", "all": {}}
+    assert got["base"] == {"err": "NotFound", "all": {}}
     assert got["a1"] == {"value": "1", "all": {"x": "1"}}
-    assert got["a2"] == {"err": "NOT_FOUND", "all": {"x": "1"}}
+    assert got["a2"] == {"err": "NotFound", "all": {"x": "1"}}
     assert got["b"] == {"value": "1", "all": {"x": "1", "y": "2"}}
     assert got["c"] == {"value": "3", "all": {"x": "3"}}
     assert got["distinct"] is True
@@ -318,7 +318,7 @@ def test_ctx_errors(funcs: Funcs) -> None:
     end
     return out
     """
-    assert funcs.run(body) == [[True, "NOT_FOUND", False], [True, "INVALID", False], [True, "INVALID", False]]
+    assert funcs.run(body) == [[True, "NotFound", False], [True, "Invalid", False], [True, "Invalid", False]]
 
 
 def test_ctx_all_without_values_is_empty(funcs: Funcs) -> None:
@@ -331,21 +331,21 @@ def test_with_context_and_options_reject_non_tables(funcs: Funcs) -> None:
     local e2, err2 = funcs.new():with_options(5)
     return {e1 == nil, err1:kind(), e2 == nil, err2:kind()}
     """
-    assert funcs.run(body) == [True, "INVALID", True, "INVALID"]
+    assert funcs.run(body) == [True, "Invalid", True, "Invalid"]
 
 
 def test_executor_methods_need_colon(funcs: Funcs) -> None:
     body = 'local ok, e = pcall(funcs.new().call, "app:noop"); return {ok, e:kind()}'
-    assert funcs.run(body) == [False, "INVALID"]
+    assert funcs.run(body) == [False, "Invalid"]
 
 
-def test_security_methods_not_supported(funcs: Funcs) -> None:
+def test_with_actor_and_scope_need_security_objects(funcs: Funcs) -> None:
     body = """
-    local e1, err1 = funcs.new():with_actor({})
-    local e2, err2 = funcs.new():with_scope({})
-    return {e1 == nil, err1:kind(), e2 == nil, err2:kind()}
+    local ok1, err1 = pcall(funcs.new().with_actor, funcs.new(), {})
+    local ok2, err2 = pcall(funcs.new().with_scope, funcs.new(), nil)
+    return {ok1, err1:kind(), err1:message(), ok2, err2:message()}
     """
-    assert funcs.run(body) == [True, "PERMISSION_DENIED", True, "PERMISSION_DENIED"]
+    assert funcs.run(body) == [False, "Invalid", "security.Actor expected", False, "scope cannot be nil"]
 
 
 # Timeouts ---------------------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def test_timeout_option(funcs: Funcs) -> None:
     return {v == nil, e:kind(), e:message(), ok}
     """
     none, kind, message, ok = funcs.run(body)
-    assert (none, kind, ok) == (True, "TIMEOUT", 3)
+    assert (none, kind, ok) == (True, "Timeout", 3)
     assert "app:forever" in message
 
 
@@ -376,7 +376,7 @@ def test_timeout_on_async(funcs: Funcs) -> None:
     local r, e = f:result()
     return {v:kind(), ok, e:kind(), f:is_canceled()}
     """
-    assert funcs.run(body) == ["TIMEOUT", True, "TIMEOUT", False]
+    assert funcs.run(body) == ["Timeout", True, "Timeout", False]
 
 
 def test_timeout_stops_the_callee(funcs: Funcs) -> None:
@@ -385,14 +385,14 @@ def test_timeout_stops_the_callee(funcs: Funcs) -> None:
     for _ = 1, 20 do funcs.call("app:noop") end
     return e:kind()
     """
-    assert funcs.run(body) == "TIMEOUT"
+    assert funcs.run(body) == "Timeout"
     assert funcs.lines == ["slow started"]
 
 
 @pytest.mark.parametrize("timeout", ["-1", "0", '"soon"'])
 def test_bad_timeout_is_invalid(funcs: Funcs, timeout: str) -> None:
     body = f'local v, e = funcs.new():with_options({{timeout = {timeout}}}):call("app:noop"); return {{v == nil, e:kind()}}'
-    assert funcs.run(body) == [True, "INVALID"]
+    assert funcs.run(body) == [True, "Invalid"]
 
 
 def test_python_timeout(project: Project) -> None:
@@ -400,4 +400,4 @@ def test_python_timeout(project: Project) -> None:
     runtime = project.runtime()
     with pytest.raises(WippyError) as info:
         asyncio.run(runtime.call("app:forever", timeout=0.02))
-    assert info.value.kind == "TIMEOUT"
+    assert info.value.kind == "Timeout"

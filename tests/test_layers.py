@@ -81,9 +81,7 @@ def test_the_core_names_no_provider(module: str) -> None:
     assert not named, f"{module} imports {named}"
 
 
-@pytest.mark.parametrize("provider", [pytest.param(p, marks=pytest.mark.xfail(
-    p == "wippy.providers.temporal", reason="shared durable helpers are moving out of providers/workflow",
-    strict=False)) for p in BUILTIN_PROVIDERS])
+@pytest.mark.parametrize("provider", BUILTIN_PROVIDERS)
 def test_providers_do_not_import_each_other(provider: str) -> None:
     others = tuple(p for p in BUILTIN_PROVIDERS if p != provider)
     for module, imports in MODULES.items():

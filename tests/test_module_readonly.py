@@ -12,7 +12,7 @@ from wippy import WippyError
 def test_writing_a_module_field_is_refused(project: Project, target: str) -> None:
     with pytest.raises(WippyError) as info:
         run_lua(project, f'local funcs = require("funcs")\n{target} = function() end', modules=["funcs"])
-    assert info.value.kind == "PERMISSION_DENIED"
+    assert info.value.kind == "PermissionDenied"
     assert "read-only" in info.value.message
 
 
@@ -25,4 +25,4 @@ def test_module_views_still_iterate_and_read(project: Project) -> None:
         return { names = names, kind = errors.NOT_FOUND, required = require("errors").INVALID }
     """, modules=["funcs"])
     assert {"call", "async", "new"} <= set(result["names"])
-    assert result["kind"] == "NOT_FOUND" and result["required"] == "INVALID"
+    assert result["kind"] == "NotFound" and result["required"] == "Invalid"

@@ -104,7 +104,7 @@ def test_encode_invalid_utf8_is_replaced(project: Project) -> None:
 )
 def test_encode_errors_name_the_value(project: Project, setup: str, message: str) -> None:
     err = js_error(project, f"local v; {setup}\nreturn json.encode(v)")
-    assert err.kind == "INTERNAL"
+    assert err.kind == "Internal"
     assert err.retryable is False
     assert err.message.startswith("json.encode: ")
     assert message in err.message
@@ -119,7 +119,7 @@ def test_encode_depth_limit(project: Project) -> None:
         return {ok ~= nil, s == nil, err:kind(), err:message()}
     """
     ok, failed, kind, message = js(project, body)
-    assert ok and failed and kind == "INTERNAL"
+    assert ok and failed and kind == "Internal"
     assert "nested deeper than 128 levels" in message
 
 
@@ -206,7 +206,7 @@ def test_decode_empty_object_encodes_back_as_object(project: Project) -> None:
 )
 def test_decode_invalid_input(project: Project, arg: str, message: str) -> None:
     err = js_error(project, f"return json.decode({arg})")
-    assert (err.kind, err.message) == ("INVALID", message)
+    assert (err.kind, err.message) == ("Invalid", message)
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_decode_invalid_input(project: Project, arg: str, message: str) -> None:
 )
 def test_decode_syntax_errors_have_positions(project: Project, text: str, message: str) -> None:
     err = js_error(project, "return json.decode(...)", text)
-    assert err.kind == "INTERNAL"
+    assert err.kind == "Internal"
     assert err.message.startswith("json.decode: ")
     assert message in err.message
     assert err.details["operation"] == "decode"
@@ -282,7 +282,7 @@ def test_validate_reports_every_problem(project: Project) -> None:
         return {ok, err:kind(), err:message(), err:details().errors}
     """)
     ok, kind, message, problems = out
-    assert ok is False and kind == "INVALID"
+    assert ok is False and kind == "Invalid"
     assert message.startswith("json.validate: validation failed: ")
     assert "$.name: must be at least 1 characters long, got 0" in problems
     assert '$.email: is not a valid email, got "not-an-email"' in problems
@@ -357,9 +357,9 @@ def test_validate_string(project: Project) -> None:
         local broken, err2 = json.validate_string(schema, '{"action":')
         return {ok, bad, err:kind(), err:message(), broken, err2:kind(), err2:message()}
     """)
-    assert out[:3] == [True, False, "INVALID"]
+    assert out[:3] == [True, False, "Invalid"]
     assert "$.action: must be one of" in out[3]
-    assert out[4:6] == [False, "INVALID"]
+    assert out[4:6] == [False, "Invalid"]
     assert out[6].startswith("json.validate_string: JSON text is not valid:")
 
 
@@ -378,7 +378,7 @@ def test_validate_string(project: Project) -> None:
 )
 def test_validate_errors(project: Project, call: str, message: str) -> None:
     out = js(project, f"local ok, err = {call}; return {{ok, err:kind(), err:message()}}")
-    assert out[0] is False and out[1] == "INVALID"
+    assert out[0] is False and out[1] == "Invalid"
     assert message in out[2]
 
 
@@ -443,7 +443,7 @@ def test_uuid_name_based_match_rfc(project: Project) -> None:
 )
 def test_uuid_errors(project: Project, call: str, message: str) -> None:
     err = lua_error(project, f'local uuid = require("uuid")\nreturn {call}', modules=["uuid"])
-    assert (err.kind, err.message, err.retryable) == ("INVALID", message, False)
+    assert (err.kind, err.message, err.retryable) == ("Invalid", message, False)
 
 
 def test_uuid_validate_forms(project: Project) -> None:
@@ -568,7 +568,7 @@ def test_base64_binary_through_python(project: Project) -> None:
 )
 def test_base64_errors(project: Project, call: str, message: str) -> None:
     err = lua_error(project, f'local base64 = require("base64")\nreturn {call}', modules=["base64"])
-    assert err.kind == "INVALID" and err.retryable is False
+    assert err.kind == "Invalid" and err.retryable is False
     assert message in err.message
 
 
@@ -613,7 +613,7 @@ def test_random_bytes_and_string(project: Project) -> None:
 )
 def test_random_errors(project: Project, call: str, message: str) -> None:
     err = cr_error(project, f"return {call}")
-    assert err.kind == "INVALID" and message in err.message
+    assert err.kind == "Invalid" and message in err.message
 
 
 def test_hmac_known_vectors(project: Project) -> None:
@@ -642,7 +642,7 @@ def test_hmac_known_vectors(project: Project) -> None:
 )
 def test_hmac_errors(project: Project, call: str, message: str) -> None:
     err = cr_error(project, f"return {call}")
-    assert (err.kind, err.message) == ("INVALID", message)
+    assert (err.kind, err.message) == ("Invalid", message)
 
 
 def test_pbkdf2(project: Project) -> None:
@@ -668,7 +668,7 @@ def test_pbkdf2(project: Project) -> None:
 )
 def test_pbkdf2_errors(project: Project, call: str, message: str) -> None:
     err = cr_error(project, f"return {call}")
-    assert (err.kind, err.message) == ("INVALID", message)
+    assert (err.kind, err.message) == ("Invalid", message)
 
 
 def test_constant_time_compare(project: Project) -> None:
@@ -679,7 +679,7 @@ def test_constant_time_compare(project: Project) -> None:
                 ok, err:kind(), err:message()}
     """)
     assert out == [
-        True, False, False, True, False, "INVALID",
+        True, False, False, True, False, "Invalid",
         "crypto.constant_time_compare: both arguments must be strings, got string and nil",
     ]
 
@@ -718,33 +718,33 @@ def test_jwt_verify_known_token(project: Project) -> None:
         return {claims, err:kind(), err:message()}
     """, token)
     assert claims == {"sub": "1234567890", "name": "John Doe", "iat": 1516239022}
-    assert (kind, message) == ("INTERNAL", "crypto.jwt.verify: token is missing required claim: exp")
+    assert (kind, message) == ("Internal", "crypto.jwt.verify: token is missing required claim: exp")
 
 
 @pytest.mark.parametrize(
     ("body", "kind", "message"),
     [
         ('local t = crypto.jwt.encode({exp = os.time() + 60}, "a"); return crypto.jwt.verify(t, "b")',
-         "INTERNAL", "crypto.jwt.verify: token signature is invalid"),
+         "Internal", "crypto.jwt.verify: token signature is invalid"),
         ('local t = crypto.jwt.encode({exp = os.time() + 60}, "a", "HS512"); return crypto.jwt.verify(t, "a")',
-         "INTERNAL", "crypto.jwt.verify: token signing method 'HS512' is not the expected 'HS256'"),
+         "Internal", "crypto.jwt.verify: token signing method 'HS512' is not the expected 'HS256'"),
         ('local t = crypto.jwt.encode({exp = os.time() - 1}, "a"); return crypto.jwt.verify(t, "a")',
-         "INTERNAL", "crypto.jwt.verify: token has invalid claims: token is expired"),
+         "Internal", "crypto.jwt.verify: token has invalid claims: token is expired"),
         ('local t = crypto.jwt.encode({exp = os.time() + 60, nbf = os.time() + 30}, "a"); return crypto.jwt.verify(t, "a")',
-         "INTERNAL", "crypto.jwt.verify: token has invalid claims: token is not valid yet"),
+         "Internal", "crypto.jwt.verify: token has invalid claims: token is not valid yet"),
         ('local t = crypto.jwt.encode({exp = "soon"}, "a"); return crypto.jwt.verify(t, "a")',
-         "INTERNAL", "crypto.jwt.verify: token has invalid claims: exp must be a number"),
-        ('return crypto.jwt.verify("a.b", "k")', "INTERNAL", "token is malformed: it must have 3 dot-separated segments"),
-        ('return crypto.jwt.verify("a.b.c", "k")', "INTERNAL", "crypto.jwt.verify: token is malformed"),
-        ('return crypto.jwt.verify(nil, "k")', "INVALID", "crypto.jwt.verify: token must be a string, got nil"),
-        ('return crypto.jwt.verify("a.b.c", "")', "INVALID", "crypto.jwt.verify: key cannot be empty"),
-        ('return crypto.jwt.verify("a.b.c", "k", "RS256")', "INVALID", "RS256 is not supported by this runtime"),
-        ('return crypto.jwt.encode({}, "k", "none")', "INVALID", "crypto.jwt.encode: unsupported algorithm none (use HS256, HS384 or HS512)"),
-        ('return crypto.jwt.encode("x", "k")', "INVALID", "crypto.jwt.encode: payload must be a table, got string"),
-        ('return crypto.jwt.encode({1, 2}, "k")', "INVALID", "crypto.jwt.encode: payload must be a table of claims"),
-        ('return crypto.jwt.encode({f = print}, "k")', "INVALID", "crypto.jwt.encode: payload.f: a function cannot cross"),
-        ('return crypto.jwt.encode({}, "")', "INVALID", "crypto.jwt.encode: key cannot be empty"),
-        ('return crypto.jwt.encode({x = 0/0}, "k")', "INVALID", "crypto.jwt.encode: payload cannot be encoded as JSON"),
+         "Internal", "crypto.jwt.verify: token has invalid claims: exp must be a number"),
+        ('return crypto.jwt.verify("a.b", "k")', "Internal", "token is malformed: it must have 3 dot-separated segments"),
+        ('return crypto.jwt.verify("a.b.c", "k")', "Internal", "crypto.jwt.verify: token is malformed"),
+        ('return crypto.jwt.verify(nil, "k")', "Invalid", "crypto.jwt.verify: token must be a string, got nil"),
+        ('return crypto.jwt.verify("a.b.c", "")', "Invalid", "crypto.jwt.verify: key cannot be empty"),
+        ('return crypto.jwt.verify("a.b.c", "k", "RS256")', "Invalid", "RS256 is not supported by this runtime"),
+        ('return crypto.jwt.encode({}, "k", "none")', "Invalid", "crypto.jwt.encode: unsupported algorithm none (use HS256, HS384 or HS512)"),
+        ('return crypto.jwt.encode("x", "k")', "Invalid", "crypto.jwt.encode: payload must be a table, got string"),
+        ('return crypto.jwt.encode({1, 2}, "k")', "Invalid", "crypto.jwt.encode: payload must be a table of claims"),
+        ('return crypto.jwt.encode({f = print}, "k")', "Invalid", "crypto.jwt.encode: payload.f: a function cannot cross"),
+        ('return crypto.jwt.encode({}, "")', "Invalid", "crypto.jwt.encode: key cannot be empty"),
+        ('return crypto.jwt.encode({x = 0/0}, "k")', "Invalid", "crypto.jwt.encode: payload cannot be encoded as JSON"),
     ],
 )
 def test_jwt_errors(project: Project, body: str, kind: str, message: str) -> None:
@@ -777,7 +777,7 @@ def test_jwt_clock_is_a_command(project: Project) -> None:
 @pytest.mark.parametrize("call", ["encrypt.aes", "encrypt.chacha20", "decrypt.aes", "decrypt.chacha20"])
 def test_encryption_reports_unsupported(project: Project, call: str) -> None:
     err = cr_error(project, f'return crypto.{call}("data", string.rep("k", 32))')
-    assert err.kind == "INTERNAL"
+    assert err.kind == "Internal"
     assert f"crypto.{call} is not supported by this runtime" in err.message
 
 
@@ -809,7 +809,7 @@ def test_logger_levels_and_fields(project: Project, caplog: pytest.LogCaptureFix
     assert recs[1].fields == {"ok": True, "roles": ["admin", "dev"], "user": "bob"}
     assert recs[1].getMessage() == 'user logged in ok=true roles=["admin","dev"] user=bob'
     assert recs[2].fields == {}
-    assert recs[3].fields == {"error": "NOT_FOUND: no such user"}
+    assert recs[3].fields == {"error": "NotFound: no such user"}
     assert recs[4].fields == {"n": 2.5}
 
 
@@ -866,4 +866,4 @@ def test_logger_never_fails_on_odd_field_values(project: Project, caplog: pytest
 )
 def test_logger_argument_errors(project: Project, call: str, message: str) -> None:
     err = lua_error(project, f'local logger = require("logger")\n{call}', modules=["logger"])
-    assert (err.kind, err.message) == ("INVALID", message)
+    assert (err.kind, err.message) == ("Invalid", message)

@@ -86,7 +86,7 @@ return args
 WAITER = """
 local msg = process.inbox():receive()
 local what = msg:topic()
-if what == "crash" then error(errors.new({ kind = "CONFLICT", message = "asked to crash" })) end
+if what == "crash" then error(errors.new({ kind = "Conflict", message = "asked to crash" })) end
 if what == "echo" then process.send(msg:from(), "echo", msg:payload():data()) end
 return "returned " .. what
 """
@@ -177,21 +177,21 @@ def test_exec_returns_the_result(procs: Procs) -> None:
 
 
 def test_exec_returns_the_error_of_a_crashing_child(procs: Procs) -> None:
-    procs.body("child", 'error(errors.new({ kind = "CONFLICT", message = "child broke" }))')
+    procs.body("child", 'error(errors.new({ kind = "Conflict", message = "child broke" }))')
     out = procs.run("""
         local value, err = process.exec("app:child", "app:host")
         return { value = value, kind = err:kind(), message = err:message() }
     """)
-    assert out == {"kind": "CONFLICT", "message": "child broke"}
+    assert out == {"kind": "Conflict", "message": "child broke"}
 
 
 def test_exec_returns_nil_err_of_child(procs: Procs) -> None:
-    procs.body("child", 'return nil, errors.new({ kind = "NOT_FOUND", message = "nothing here" })')
+    procs.body("child", 'return nil, errors.new({ kind = "NotFound", message = "nothing here" })')
     out = procs.run("""
         local value, err = process.exec("app:child", "app:host")
         return { value = value, kind = err:kind(), message = err:message() }
     """)
-    assert out == {"kind": "NOT_FOUND", "message": "nothing here"}
+    assert out == {"kind": "NotFound", "message": "nothing here"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_reserved_topic_is_invalid(procs: Procs) -> None:
         local ok, err = process.send(process.pid(), "@inbox", 1)
         return { ok = ok, kind = err:kind(), message = err:message() }
     """)
-    assert out["kind"] == "INVALID"
+    assert out["kind"] == "Invalid"
     assert "@inbox" in out["message"] and "reserved" in out["message"]
     assert "ok" not in out
 
@@ -274,7 +274,7 @@ def test_send_to_a_dead_process_is_not_found(procs: Procs) -> None:
         local ok, err = process.send(pid, "late", 1)
         return { ok = ok, kind = err:kind(), found = string.find(tostring(err), "not found") ~= nil }
     """)
-    assert out == {"kind": "NOT_FOUND", "found": True}
+    assert out == {"kind": "NotFound", "found": True}
 
 
 def test_send_errors_malformed_pid_unknown_name_function_value(procs: Procs) -> None:
@@ -290,12 +290,12 @@ def test_send_errors_malformed_pid_unknown_name_function_value(procs: Procs) -> 
         check("func_nested", process.send(process.pid(), "t", 1, { cb = print }))
         return out
     """)
-    assert out["malformed"]["kind"] == "INVALID" and "malformed PID" in out["malformed"]["message"]
-    assert out["malformed2"]["kind"] == "INVALID" and "{nohost}" in out["malformed2"]["message"]
-    assert out["unknown"]["kind"] == "NOT_FOUND" and "nobody-by-this-name" in out["unknown"]["message"]
-    assert out["func"]["kind"] == "INVALID"
+    assert out["malformed"]["kind"] == "Invalid" and "malformed PID" in out["malformed"]["message"]
+    assert out["malformed2"]["kind"] == "Invalid" and "{nohost}" in out["malformed2"]["message"]
+    assert out["unknown"]["kind"] == "NotFound" and "nobody-by-this-name" in out["unknown"]["message"]
+    assert out["func"]["kind"] == "Invalid"
     assert "a function at payload cannot cross" in out["func"]["message"]
-    assert out["func_nested"]["kind"] == "INVALID"
+    assert out["func_nested"]["kind"] == "Invalid"
     assert "a function at payload[2].cb" in out["func_nested"]["message"]
     assert all("ok" not in v for v in out.values())
 
@@ -375,9 +375,9 @@ def test_listen_errors(procs: Procs) -> None:
         out.bad = err:kind() .. ": " .. err:message()
         return out
     """)
-    assert out["reserved"].startswith("INVALID") and "@events" in out["reserved"]
+    assert out["reserved"].startswith("Invalid") and "@events" in out["reserved"]
     assert out["same"] is True  # listening again on a topic gives the same channel
-    assert out["bad"].startswith("INVALID") and "process.unlisten" in out["bad"]
+    assert out["bad"].startswith("Invalid") and "process.unlisten" in out["bad"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -409,12 +409,12 @@ def test_registry_register_lookup_unregister(procs: Procs) -> None:
         return out
     """)
     assert out["register"] is True and out["lookup"] == out["me"] and out["again"] is True
-    assert out["dup"].startswith("ALREADY_EXISTS") and "svc" in out["dup"]
+    assert out["dup"].startswith("AlreadyExists") and "svc" in out["dup"]
     assert out["other"] is True and out["other_lookup"] is True
     assert out["unregister"] is True and out["unregister_again"] is False
-    assert out["missing"].startswith("NOT_FOUND") and "svc" in out["missing"]
+    assert out["missing"].startswith("NotFound") and "svc" in out["missing"]
     assert out["pid_nil"] is True
-    assert out["scope"] == "INVALID"
+    assert out["scope"] == "Invalid"
 
 
 def test_names_are_released_when_the_owner_exits(procs: Procs) -> None:
@@ -431,7 +431,7 @@ def test_names_are_released_when_the_owner_exits(procs: Procs) -> None:
         return { seen = seen == pid, after = after, err = err:kind(), send = send_err:kind(),
                  mine = process.registry.register("temp") }
     """)
-    assert out == {"seen": True, "err": "NOT_FOUND", "send": "NOT_FOUND", "mine": True}
+    assert out == {"seen": True, "err": "NotFound", "send": "NotFound", "mine": True}
 
 
 def test_name_released_after_crash_and_terminate(procs: Procs) -> None:
@@ -473,4 +473,4 @@ def test_register_another_pid_must_be_a_live_process(procs: Procs) -> None:
         return { dead = dead:kind(), bad = bad:kind(), bad_name = bad_name:kind(),
                  ghost = R.lookup("ghost"), garbage = R.lookup("garbage") }
     """)
-    assert out == {"dead": "NOT_FOUND", "bad": "INVALID", "bad_name": "INVALID"}
+    assert out == {"dead": "NotFound", "bad": "Invalid", "bad_name": "Invalid"}

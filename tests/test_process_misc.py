@@ -137,10 +137,10 @@ def test_with_options_and_with_name(procs: Procs) -> None:
         return out
     """)
     assert out["lookup"] is True and out["other_named"] is False
-    assert out["dup"].startswith("ALREADY_EXISTS") and "worker-1" in out["dup"]
+    assert out["dup"].startswith("AlreadyExists") and "worker-1" in out["dup"]
     assert "dup_pid" not in out
     assert out["echo"] == "via name"
-    assert out["bad_opts"] == out["bad_name"] == out["bad_ctx"] == out["not_spawner"] == "INVALID"
+    assert out["bad_opts"] == out["bad_name"] == out["bad_ctx"] == out["not_spawner"] == "Invalid"
     assert "a function at context.f" in out["bad_ctx_value"]
 
 
@@ -201,7 +201,7 @@ def test_exec_child_dies_with_its_caller(procs: Procs) -> None:
         end
         return seen
     """)
-    assert out == {"caller": "CANCELED", "slow": "CANCELED"}
+    assert out == {"caller": "Canceled", "slow": "Canceled"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_upgrade_keeps_pid_inbox_and_links(procs: Procs) -> None:
         local msg = process.inbox():receive()
         process.send(driver, "v2 up", { pid = process.pid(), got = msg:topic(), count = state.count + 1 })
         process.inbox():receive()
-        error(errors.new({ kind = "CONFLICT", message = "v2 crashed" }))
+        error(errors.new({ kind = "Conflict", message = "v2 crashed" }))
     """)
     out = procs.run("""
         process.set_options({ trap_links = true })
@@ -262,7 +262,7 @@ def test_upgrade_errors(procs: Procs) -> None:
         local _, e3 = pcall(process.upgrade, 42)
         return { e1:kind(), e2:kind(), e3:kind() }
     """)
-    assert out == ["NOT_FOUND", "INVALID", "INVALID"]
+    assert out == ["NotFound", "Invalid", "Invalid"]
 
 
 def test_upgrade_to_broken_code_crashes_the_process(procs: Procs) -> None:
@@ -368,12 +368,12 @@ def test_coroutines_block_independently(procs: Procs) -> None:
         table.sort(got)
         return got
     """, modules=["funcs", "time"])
-    assert out == ["after table", "call 42", "future 10", "inbox 1", "main inbox 2", "relay", "slept"]
+    assert out == ["after userdata", "call 42", "future 10", "inbox 1", "main inbox 2", "relay", "slept"]
 
 
 def test_a_failing_coroutine_takes_the_process_down(procs: Procs) -> None:
     procs.body("child", """
-        coroutine.spawn(function() error(errors.new({ kind = "CONFLICT", message = "coroutine broke" })) end)
+        coroutine.spawn(function() error(errors.new({ kind = "Conflict", message = "coroutine broke" })) end)
         process.inbox():receive()
     """)
     out = procs.run("""
@@ -381,7 +381,7 @@ def test_a_failing_coroutine_takes_the_process_down(procs: Procs) -> None:
         local ev = process.events():receive()
         return ev.result.error:kind() .. ": " .. ev.result.error:message()
     """)
-    assert out == "CONFLICT: coroutine broke"
+    assert out == "Conflict: coroutine broke"
 
 
 def test_one_select_over_inbox_events_listener_and_future(procs: Procs) -> None:
@@ -439,14 +439,14 @@ def test_spawn_misuse_errors(procs: Procs) -> None:
         out.exec_fn = e(process.exec("app:fn", "app:host"))
         return out
     """)
-    assert out["fn"]["kind"] == "INVALID" and "app:fn is a function.lua entry" in out["fn"]["message"]
-    assert out["unknown_entry"]["kind"] == "NOT_FOUND" and "app:nope" in out["unknown_entry"]["message"]
-    assert out["unknown_host"]["kind"] == "NOT_FOUND" and "app:no_host" in out["unknown_host"]["message"]
-    assert out["not_started"]["kind"] == "UNAVAILABLE" and "not started" in out["not_started"]["message"]
-    assert out["not_a_host"]["kind"] == "INVALID" and "not a host" in out["not_a_host"]["message"]
-    assert out["bad_id"]["kind"] == "INVALID"
-    assert out["bad_arg"]["kind"] == "INVALID" and "a function at argument #1" in out["bad_arg"]["message"]
-    assert out["exec_fn"]["kind"] == "INVALID"
+    assert out["fn"]["kind"] == "Invalid" and "app:fn is a function.lua entry" in out["fn"]["message"]
+    assert out["unknown_entry"]["kind"] == "NotFound" and "app:nope" in out["unknown_entry"]["message"]
+    assert out["unknown_host"]["kind"] == "NotFound" and "app:no_host" in out["unknown_host"]["message"]
+    assert out["not_started"]["kind"] == "Unavailable" and "not started" in out["not_started"]["message"]
+    assert out["not_a_host"]["kind"] == "Invalid" and "not a host" in out["not_a_host"]["message"]
+    assert out["bad_id"]["kind"] == "Invalid"
+    assert out["bad_arg"]["kind"] == "Invalid" and "a function at argument #1" in out["bad_arg"]["message"]
+    assert out["exec_fn"]["kind"] == "Invalid"
     assert all("pid" not in v for v in out.values())
 
 
@@ -504,7 +504,7 @@ def test_a_frames_monitors_and_links_hear_when_it_returns(procs: Procs) -> None:
         end
         return out
     """, modules=["funcs"])
-    assert out == ["pid.exit:frame done", "NOT_FOUND", "pid.exit:INTERNAL pid.link.down:INTERNAL", "NOT_FOUND"]
+    assert out == ["pid.exit:frame done", "NotFound", "pid.exit:Internal pid.link.down:Internal", "NotFound"]
 
 
 def test_select_misuse(procs: Procs) -> None:
@@ -524,16 +524,16 @@ def test_select_misuse(procs: Procs) -> None:
         out.send_closed = e:kind() .. ": " .. e:message()
         return out
     """)
-    assert out["bad_case"] == ("INVALID: channel.select: case #1 is not a channel case "
+    assert out["bad_case"] == ("Invalid: channel.select: case #1 is not a channel case "
                                "(use ch:case_receive() or ch:case_send(v))")
     assert "block forever" in out["empty"]
-    assert out["not_table"] == "INVALID" and out["bad_size"] == "INVALID"
-    assert out["send_closed"] == "INVALID: send on closed channel"
+    assert out["not_table"] == "Invalid" and out["bad_size"] == "Invalid"
+    assert out["send_closed"] == "Invalid: send on closed channel"
 
 
 def test_driver_error_reaches_the_caller(procs: Procs) -> None:
-    err = run_error(procs, 'error(errors.new({ kind = "CONFLICT", message = "driver failed" }))')
-    assert err.kind == "CONFLICT" and err.message == "driver failed"
+    err = run_error(procs, 'error(errors.new({ kind = "Conflict", message = "driver failed" }))')
+    assert err.kind == "Conflict" and err.message == "driver failed"
 
 
 # ------------------------------------------------------------------------------------------

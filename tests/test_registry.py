@@ -359,15 +359,16 @@ def test_import_problems(tmp_path: Path) -> None:
           method: main
           imports:
             gone: app.lib:nope
-            fn: g
+            proc: p
             bad: {x: 1}
         - {name: g, kind: function.lua, source: file://f.lua, method: main, imports: [a, b]}
+        - {name: p, kind: process.lua, source: file://f.lua, method: main}
     """)
     found = problems(tmp_path)
     assert [(p.entry, p.field, p.line) for p in found] == [
-        ("app:f", "imports.gone", 8), ("app:f", "imports.fn", 9), ("app:f", "imports.bad", 10), ("app:g", "imports", 11)]
+        ("app:f", "imports.gone", 8), ("app:f", "imports.proc", 9), ("app:f", "imports.bad", 10), ("app:g", "imports", 11)]
     assert found[0].message == "imports app.lib:nope, which does not exist"
-    assert "a function.lua entry; only library.lua entries can be imported" in found[1].message
+    assert "a process.lua entry; only library.lua and function.lua entries can be imported" in found[1].message
 
 
 def test_a_librarys_own_imports_are_checked(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def lua_error(project: Project, body: str, modules: list[str] | None = None) -> 
 )
 def test_missing_libraries_are_nil(project: Project, body: str, name: str) -> None:
     err = lua_error(project, body)
-    assert err.kind == "INTERNAL"
+    assert err.kind == "Internal"
     assert f"'{name}'" in err.message
     assert "nil value" in err.message
 
@@ -61,13 +61,13 @@ def test_absent_globals(project: Project, name: str) -> None:
 )
 def test_denied_functions(project: Project, body: str, name: str) -> None:
     err = lua_error(project, body)
-    assert err.kind == "PERMISSION_DENIED"
+    assert err.kind == "PermissionDenied"
     assert err.message.startswith(f"{name} is not available")
 
 
 def test_denied_call_can_be_caught(project: Project) -> None:
     result = run_lua(project, "local ok, e = pcall(os.execute, 'ls'); return {ok, e:kind()}")
-    assert result == [False, "PERMISSION_DENIED"]
+    assert result == [False, "PermissionDenied"]
 
 
 def test_os_keeps_time_functions(project: Project) -> None:
@@ -78,7 +78,7 @@ def test_os_keeps_time_functions(project: Project) -> None:
 def test_string_metatable_is_protected(lua: Run, project: Project) -> None:
     assert lua('return getmetatable("")') is False
     err = lua_error(project, 'return getmetatable("").__index.dump')
-    assert err.kind == "INTERNAL"
+    assert err.kind == "Internal"
     assert "boolean" in err.message
 
 
@@ -88,13 +88,13 @@ def test_string_methods_still_work(project: Project) -> None:
 
 def test_load_rejects_binary_mode(project: Project) -> None:
     err = lua_error(project, 'return load("return 1", "chunk", "b")')
-    assert err.kind == "PERMISSION_DENIED"
+    assert err.kind == "PermissionDenied"
     assert "text" in err.message
 
 
 def test_load_rejects_binary_chunk(project: Project) -> None:
     err = lua_error(project, 'return load("\\27Lua\\84\\0", "chunk")')
-    assert err.kind == "PERMISSION_DENIED"
+    assert err.kind == "PermissionDenied"
     assert "binary" in err.message
 
 
@@ -141,7 +141,7 @@ def test_env_metatable_is_protected(lua: Run, project: Project) -> None:
 
 def test_require_undeclared_module(project: Project) -> None:
     err = lua_error(project, 'return require("funcs")')
-    assert err.kind == "PERMISSION_DENIED"
+    assert err.kind == "PermissionDenied"
     assert "'funcs'" in err.message
     assert "modules:" in err.message
     assert "app:t" in err.message
@@ -149,19 +149,19 @@ def test_require_undeclared_module(project: Project) -> None:
 
 def test_require_unknown_module(project: Project) -> None:
     err = lua_error(project, 'return require("no_such_module")')
-    assert err.kind == "NOT_FOUND"
+    assert err.kind == "NotFound"
     assert "'no_such_module'" in err.message
 
 
 def test_require_declared_unknown_module(project: Project) -> None:
     err = lua_error(project, 'return require("no_such_module")', modules=["no_such_module"])
-    assert err.kind == "NOT_FOUND"
+    assert err.kind == "NotFound"
     assert "'no_such_module'" in err.message
 
 
 def test_require_non_string(project: Project) -> None:
     err = lua_error(project, "return require(42)")
-    assert err.kind == "INVALID"
+    assert err.kind == "Invalid"
 
 
 def test_require_declared_module_is_cached(project: Project) -> None:
@@ -281,4 +281,4 @@ def test_runtime_methods_cannot_be_replaced_for_others(project: Project) -> None
     async def go() -> list[object]:
         return [await runtime.call("app:a"), await runtime.call("app:b")]
 
-    assert asyncio.run(go()) == ["tried", ["INVALID", "real"]]
+    assert asyncio.run(go()) == ["tried", ["Invalid", "real"]]

@@ -18,7 +18,7 @@ def test_funcs_call_between_functions(project: Project) -> None:
 def test_lua_error_becomes_internal_error(project: Project) -> None:
     with pytest.raises(WippyError) as info:
         run_lua(project, 'error("boom")')
-    assert info.value.kind == "INTERNAL"
+    assert info.value.kind == "Internal"
     assert "boom" in info.value.message
 
 
@@ -29,4 +29,4 @@ def test_bad_timeout_option_is_invalid(project: Project) -> None:
         local value, err = funcs.new():with_options({timeout = -5}):call("app:add", 1, 2)
         return { value = value, kind = err:kind(), message = err:message() }
     """, modules=["funcs"])
-    assert result == {"kind": "INVALID", "message": "call option timeout must be a positive number of milliseconds"}
+    assert result == {"kind": "Invalid", "message": "call option timeout must be a positive number of milliseconds"}

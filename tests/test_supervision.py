@@ -417,7 +417,7 @@ def test_service_on_a_host_that_is_not_started_fails_clearly(project: Project) -
         sv = Supervisor(runtime.kernel, runtime.registry.entries["app:svc"])
         with pytest.raises(WippyError) as info:
             await sv.start()
-        assert info.value.kind == "UNAVAILABLE"
+        assert info.value.kind == "Unavailable"
         assert "service app:svc" in info.value.message and "host app:host is not started" in info.value.message
         assert sv.state == "failed" and sv._watcher is None
 
@@ -507,7 +507,7 @@ def test_wippy_run_prints_states_and_stops_in_reverse_on_sigterm(project: Projec
     while (line := lines.get(timeout=5)) is not None:
         seen.append(line)
     out = "\n".join(seen)
-    assert "wippy: app:flaky failed - INTERNAL: " in out and "restarting in" in out
+    assert "wippy: app:flaky failed - Internal: " in out and "restarting in" in out
     assert "ERROR wippy.supervisor: service app:flaky gave up after 2 attempts" in out
     table = seen.index(next(s for s in seen if s.startswith("SERVICE")))
     assert any(s.startswith("app:api") and "running" in s for s in seen[table:table + 6])

@@ -56,7 +56,7 @@ def invalid(root: Path, fields: str) -> str:
         (problem,) = exc.problems
         return f"{problem.entry}: {problem.message}"
     except WippyError as err:
-        assert err.kind == "INVALID"
+        assert err.kind == "Invalid"
         assert err.message.startswith("app:temporal: "), err.message
         return err.message
     pytest.fail("the settings were accepted")
@@ -247,7 +247,7 @@ def test_unreachable_server_is_retried_while_the_runtime_runs(tmp_path: Path,
 
             result = await asyncio.wait_for(rt.run("app:spawner"), 10)
             assert result.get("pid") is None, result
-            assert result["kind"] == "UNAVAILABLE"
+            assert result["kind"] == "Unavailable"
             assert address in result["message"] and "not connected" in result["message"], result
             assert 0.9 <= result["waited"] < 5, result  # after connection_timeout (1s)
             assert len(attempts()) >= 2  # and it is still trying

@@ -36,10 +36,10 @@ local function main(order, extra)
   local msg = process.inbox():receive()
   local approval = msg:payload():data()
   if order.fail == "invalid" then
-    return nil, errors.new({kind = "INVALID", message = "order " .. order.id .. " rejected by " .. approval.by,
+    return nil, errors.new({kind = "Invalid", message = "order " .. order.id .. " rejected by " .. approval.by,
                             retryable = false})
   elseif order.fail == "retryable" then
-    return nil, errors.new({kind = "UNAVAILABLE", message = "stock service down", retryable = true})
+    return nil, errors.new({kind = "Unavailable", message = "stock service down", retryable = true})
   elseif order.fail == "raise" then
     error("boom in " .. order.id)
   end
@@ -217,10 +217,10 @@ def test_lua_errors_are_application_errors_typed_by_kind(tmp_path: Path, tempora
         failures[workflow_id] = attrs["failure"]
     invalid = failures["interop-invalid"]
     assert invalid["message"] == "order interop-invalid rejected by eve"
-    assert invalid["applicationFailureInfo"] == {"type": "INVALID", "nonRetryable": True}
+    assert invalid["applicationFailureInfo"] == {"type": "Invalid", "nonRetryable": True}
     retryable = failures["interop-retryable"]
     assert retryable["message"] == "stock service down"
-    assert retryable["applicationFailureInfo"]["type"] == "UNAVAILABLE"
+    assert retryable["applicationFailureInfo"]["type"] == "Unavailable"
     assert not retryable["applicationFailureInfo"].get("nonRetryable")
     raised = failures["interop-raise"]
     assert "boom in interop-raise" in raised["message"]

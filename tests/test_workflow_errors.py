@@ -45,9 +45,11 @@ return {big = big, echo = echo}
 WF = """\
 local funcs = require("funcs")
 
+local function kind_text(e) return e and (e:kind() .. ": " .. tostring(e)) end
+
 local function text(ok, v, e)  -- the error of a call that may raise or return nil, err
-  if not ok then return tostring(v) end
-  return tostring(e)
+  if not ok then return kind_text(v) end
+  return kind_text(e)
 end
 
 -- Hits every size and value check, then carries on and finishes normally.
@@ -83,6 +85,8 @@ return {guarded = guarded, other = other, marker = marker, huge_result = huge_re
 """
 
 DRIVER = """\
+local function kind_text(e) return e and (e:kind() .. ": " .. tostring(e)) end
+
 local function exits(pids)  -- {pid = result} once every pid in `pids` has exited
   local events, got, left = process.events(), {}, #pids
   while left > 0 do
@@ -97,15 +101,15 @@ local function main()
   local g = process.with_options({["temporal.workflow.id"] = "g1"}):spawn_monitored("app:guarded", "app:wfs")
   local o = process.with_options({["temporal.workflow.id"] = "o1"}):spawn_monitored("app:other", "app:wfs")
   local _, err = process.send(g, "big", string.rep("m", BIG))
-  out.big_send = tostring(err)
+  out.big_send = kind_text(err)
   _, err = process.send(g, "fn", {f = print})
-  out.fn_send = tostring(err)
+  out.fn_send = kind_text(err)
   _, err = process.spawn("app:nope", "app:wfs")
-  out.unknown_entry = tostring(err)
+  out.unknown_entry = kind_text(err)
   _, err = process.spawn("app:echo", "app:wfs")
-  out.function_entry = tostring(err)
+  out.function_entry = kind_text(err)
   _, err = process.with_message("hello", string.rep("h", BIG)):spawn("app:other", "app:wfs")
-  out.big_start_message = tostring(err)
+  out.big_start_message = kind_text(err)
   process.send(g, "go", "small")
   process.send(o, "go", 7)
   local got = exits({g, o})
@@ -115,12 +119,12 @@ end
 
 local function spawn_one(entry, id)
   local pid, err = process.with_options({["temporal.workflow.id"] = id}):spawn(entry, "app:wfs")
-  return {pid = pid, err = err and tostring(err)}
+  return {pid = pid, err = err and (err:kind() .. ": " .. tostring(err))}
 end
 
 local function send_one(pid, topic, payload)
   local ok, err = process.send(pid, topic, payload)
-  return {ok = ok, err = err and tostring(err)}
+  return {ok = ok, err = err and (err:kind() .. ": " .. tostring(err))}
 end
 
 return {main = main, spawn_one = spawn_one, send_one = send_one}
@@ -162,21 +166,21 @@ def test_oversized_and_unserialisable_values_fail_clearly_and_everything_keeps_r
     out = asyncio.run(main())
     limit = f"over the limit of {MAX_RECORD_BYTES} bytes"
     # sent to a workflow: the sender gets the error
-    assert out["big_send"].startswith("INVALID:") and "message 'big'" in out["big_send"] and limit in out["big_send"]
-    assert "function" in out["fn_send"] and "payload.f" in out["fn_send"] and out["fn_send"].startswith("INVALID")
-    assert out["big_start_message"].startswith("INVALID") and "start message 'hello'" in out["big_start_message"]
+    assert out["big_send"].startswith("Invalid:") and "message 'big'" in out["big_send"] and limit in out["big_send"]
+    assert "function" in out["fn_send"] and "payload.f" in out["fn_send"] and out["fn_send"].startswith("Invalid")
+    assert out["big_start_message"].startswith("Invalid") and "start message 'hello'" in out["big_start_message"]
     # spawning what is not a workflow
-    assert out["unknown_entry"].startswith("NOT_FOUND") and "app:nope" in out["unknown_entry"]
-    assert out["function_entry"].startswith("INVALID") and "function.lua" in out["function_entry"]
+    assert out["unknown_entry"].startswith("NotFound") and "app:nope" in out["unknown_entry"]
+    assert out["function_entry"].startswith("Invalid") and "function.lua" in out["function_entry"]
     # inside the workflow: each too-large record is an INVALID error naming size and limit
     g = out["guarded"]
     assert g.get("error") is None, g
     value = g["value"]
     for key, what in [("result_err", "the result of history event"), ("args_err", "command funcs.call"),
                       ("spawn_err", "command process.spawn")]:
-        assert value[key].startswith("INVALID:") and what in value[key] and limit in value[key], (key, value[key])
+        assert value[key].startswith("Invalid:") and what in value[key] and limit in value[key], (key, value[key])
         assert "bytes packed" in value[key]
-    assert "function" in value["fn_err"] and value["fn_err"].startswith("INVALID")
+    assert "function" in value["fn_err"] and value["fn_err"].startswith("Invalid")
     assert value["msg"] == "small" and value["after"] == "still working"
     assert out["other"] == {"value": {"other": 7}}  # the other workflow never noticed
 
@@ -218,7 +222,7 @@ def test_too_large_markers_replay_after_a_restart(tmp_path: Path) -> None:
     asyncio.run(first())
     run = asyncio.run(second())
     assert run.result["msg"] == "after restart"
-    assert all(e.startswith("INVALID:") and "over the limit" in e for e in run.result["errs"])
+    assert all(e.startswith("Invalid:") and "over the limit" in e for e in run.result["errs"])
 
 
 def test_result_too_large_fails_the_workflow(tmp_path: Path) -> None:
@@ -230,7 +234,7 @@ def test_result_too_large_fails_the_workflow(tmp_path: Path) -> None:
             return await wait_status(root / "data/wf.db", "h1", "failed")
 
     run = asyncio.run(main())
-    assert run.error.kind == "INVALID" and "the result of workflow h1" in run.error.message
+    assert run.error.kind == "Invalid" and "the result of workflow h1" in run.error.message
     assert str(MAX_RECORD_BYTES) in run.error.message
 
 
@@ -279,7 +283,7 @@ def test_store_under_a_regular_file_fails_naming_the_directory(tmp_path: Path) -
     root = write_project(tmp_path / "p", store="blocker/sub/wf.db")
     (root / "blocker").write_text("a file where a directory should be")
     message = _start_error(root)
-    assert "UNAVAILABLE" in message and str(root / "blocker/sub") in message and "cannot be created" in message
+    assert "Unavailable" in message and str(root / "blocker/sub") in message and "cannot be created" in message
 
 
 def test_store_directory_not_writable(tmp_path: Path) -> None:
@@ -294,5 +298,5 @@ def test_store_directory_not_writable(tmp_path: Path) -> None:
         message = _start_error(root)
     finally:
         locked.chmod(0o700)
-    assert "UNAVAILABLE" in message and str(locked / "wf.db") in message and "writable" in message
+    assert "Unavailable" in message and str(locked / "wf.db") in message and "writable" in message
 

@@ -108,6 +108,6 @@ def test_crypto_random_bytes(tmp_path: Path) -> None:
             assert await rt.call("app:bytes", 16) == 16
             with pytest.raises(WippyError) as info:
                 await rt.call("app:bytes", -1)
-            assert info.value.kind == "INVALID" and "random_bytes" in info.value.message
+            assert info.value.kind == "Invalid" and "random_bytes" in info.value.message
 
     asyncio.run(main())

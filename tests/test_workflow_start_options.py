@@ -23,7 +23,7 @@ from wippy import Runtime, load_project
 from wippy.actors.router import make_pid
 from wippy.errors import WippyError
 from wippy.providers import ExitResult, SpawnRequest
-from wippy.providers.workflow import cron
+from wippy.providers._durable import cron
 from wippy.providers.workflow.execution import RUN_KEY
 from wippy.providers.workflow.journal import JournalReader, RunRecord
 
@@ -61,7 +61,7 @@ end
 local function flaky(succeed_on, kind, retryable)
   local info = workflow.info()
   if succeed_on == 0 or info.attempt < succeed_on then
-    return nil, errors.new({kind = kind or "UNAVAILABLE", retryable = retryable ~= false,
+    return nil, errors.new({kind = kind or "Unavailable", retryable = retryable ~= false,
                             message = "attempt " .. info.attempt .. " failed"})
   end
   return {attempt = info.attempt, started = time.now():unix_nano()}
@@ -70,7 +70,7 @@ end
 -- Fails (retryably) on its first attempt; later attempts wait forever.
 local function stall_after()
   if workflow.info().attempt == 1 then
-    return nil, errors.new({kind = "UNAVAILABLE", retryable = true, message = "first attempt"})
+    return nil, errors.new({kind = "Unavailable", retryable = true, message = "first attempt"})
   end
   process.inbox():receive()
   return "unreachable"
@@ -78,7 +78,7 @@ end
 
 -- One cron run: fails if asked to, else reports its attempt and start time.
 local function tick(fail)
-  if fail then return nil, errors.new({kind = "INVALID", message = "tick failed"}) end
+  if fail then return nil, errors.new({kind = "Invalid", message = "tick failed"}) end
   return {attempt = workflow.info().attempt, started = time.now():unix_nano()}
 end
 
@@ -92,7 +92,7 @@ local function parent(tag, how, child_host)
   end
   process.inbox():receive()
   if how == "fail" then
-    return nil, errors.new({kind = "INVALID", message = "parent failed"})
+    return nil, errors.new({kind = "Invalid", message = "parent failed"})
   end
   return "parent done"
 end
@@ -230,11 +230,11 @@ def test_a_timeout_fails_the_workflow_with_timeout_and_monitors_get_it(root: Pat
 
     event, found = asyncio.run(main())
     err = event["error"]
-    assert isinstance(err, WippyError) and err.kind == "TIMEOUT", event
+    assert isinstance(err, WippyError) and err.kind == "Timeout", event
     assert option.replace("_", " ") in err.message and "0.3s" in err.message
     assert event["value"] is None
     (run,) = found
-    assert run.status == "failed" and run.error.kind == "TIMEOUT"
+    assert run.status == "failed" and run.error.kind == "Timeout"
     assert 0.3 <= run.closed - meta(run)["start_at"] < 1.0
 
 
@@ -259,7 +259,7 @@ def test_timeouts_are_rearmed_from_the_stored_start_time_after_a_restart(root: P
     pids = asyncio.run(first())
     time.sleep(0.5)  # the runtime is down for a while
     for run in asyncio.run(second(pids)):
-        assert run.error.kind == "TIMEOUT", run.error
+        assert run.error.kind == "Timeout", run.error
         took = run.closed - meta(run)["start_at"]
         assert 1.0 <= took < 1.45, took  # re-armed from the restart it would be >= 1.6
 
@@ -277,9 +277,9 @@ def test_the_execution_timeout_spans_retries_and_ends_the_workflow(root: Path) -
             return event, runs(root, wid(pid))
 
     event, found = asyncio.run(main())
-    assert event["error"].kind == "TIMEOUT" and "execution timeout" in event["error"].message
+    assert event["error"].kind == "Timeout" and "execution timeout" in event["error"].message
     assert [r.status for r in found] == ["failed", "failed"]
-    assert found[0].error.kind == "UNAVAILABLE" and found[1].error.kind == "TIMEOUT"
+    assert found[0].error.kind == "Unavailable" and found[1].error.kind == "Timeout"
     assert 0.5 <= found[1].closed - meta(found[0])["start_at"] < 1.0
 
 
@@ -294,9 +294,9 @@ def test_run_timeouts_are_retried_by_the_retry_policy(root: Path) -> None:
             return event, runs(root, wid(pid))
 
     event, found = asyncio.run(main())
-    assert event["error"].kind == "TIMEOUT" and "run timeout" in event["error"].message
+    assert event["error"].kind == "Timeout" and "run timeout" in event["error"].message
     assert [meta(r)["attempt"] for r in found] == [1, 2, 3]
-    assert all(r.status == "failed" and r.error.kind == "TIMEOUT" for r in found)
+    assert all(r.status == "failed" and r.error.kind == "Timeout" for r in found)
 
 
 # Start delay -----------------------------------------------------------------------------------
@@ -367,8 +367,8 @@ def test_a_failed_run_is_retried_with_backoff_and_only_the_outcome_reaches_monit
 
 @pytest.mark.parametrize(("policy", "args", "attempts"), [
     ({"initial_interval": 10, "maximum_attempts": 3}, (0,), 3),
-    ({"initial_interval": 10, "non_retryable_error_types": ["UNAVAILABLE"]}, (0,), 1),
-    ({"initial_interval": 10}, (0, "INVALID", False), 1),  # retryable() is false
+    ({"initial_interval": 10, "non_retryable_error_types": ["Unavailable"]}, (0,), 1),
+    ({"initial_interval": 10}, (0, "Invalid", False), 1),  # retryable() is false
 ], ids=["maximum_attempts", "non_retryable_error_types", "not_retryable"])
 def test_the_final_failure_reaches_monitors_when_no_retry_remains(
         root: Path, policy: dict[str, Any], args: tuple[Any, ...], attempts: int) -> None:
@@ -399,7 +399,7 @@ def test_terminate_during_a_retry_backoff_ends_the_workflow(root: Path) -> None:
             return event, runs(root, wid(pid))
 
     event, found = asyncio.run(main())
-    assert event["error"].kind == "CANCELED"
+    assert event["error"].kind == "Canceled"
     assert [r.status for r in found] == ["failed", "terminated"]
 
 
@@ -434,7 +434,7 @@ def test_what_arrives_while_a_run_closes_into_a_retry_goes_to_the_workflow(root:
             host = rt.router.hosts[HOST]
             pid = await start(rt, "app:waiter", monitor=exits,
                               options={"temporal.workflow.retry_policy": {"initial_interval": 10}})
-            error = rt.vm.to_lua(WippyError("UNAVAILABLE", "fail this run", retryable=True))
+            error = rt.vm.to_lua(WippyError("Unavailable", "fail this run", retryable=True))
             host.actors[pid].close_run(ExitResult(error=error), "failed")  # as if the code had failed ...
             if what == "message":  # ... and in the same instant
                 await send(rt, pid, "late", "kept")
@@ -448,7 +448,7 @@ def test_what_arrives_while_a_run_closes_into_a_retry_goes_to_the_workflow(root:
         assert event["error"] is None and event["value"]["got"] == "kept"
         assert [r.status for r in found] == ["failed", "completed"]
     else:
-        assert event["error"].kind == "CANCELED"
+        assert event["error"].kind == "Canceled"
         assert [r.status for r in found] == ["failed", "terminated"]
 
 
@@ -501,7 +501,7 @@ def test_cron_runs_start_at_scheduled_times_until_terminated(root: Path, fast_cr
             return spawned, runs(root, wid(pid)), exits.events
 
     spawned, found, events = asyncio.run(main())
-    assert len(events) == 1 and events[0]["error"].kind == "CANCELED"
+    assert len(events) == 1 and events[0]["error"].kind == "Canceled"
     starts = [meta(r)["start_at"] for r in found]
     assert spawned < starts[0] <= spawned + 0.21  # the first run waited for the first slot
     assert starts[0] == pytest.approx(cron.next_fire(schedule, starts[0] - 0.01), abs=1e-3)
@@ -613,7 +613,7 @@ def test_unusable_options_are_refused_at_the_start(root: Path, options: dict[str
         async with runtime(root) as rt:
             with pytest.raises(WippyError) as info:
                 await start(rt, "app:waiter", options=options)
-            assert info.value.kind == "INVALID" and message in info.value.message, info.value
+            assert info.value.kind == "Invalid" and message in info.value.message, info.value
 
     asyncio.run(main())
 
@@ -687,7 +687,7 @@ def test_cron_next_times(expr: str, after: str, expected: list[str]) -> None:
 def test_cron_parse_errors(expr: str, message: str) -> None:
     with pytest.raises(WippyError) as info:
         cron.parse(expr)
-    assert info.value.kind == "INVALID" and message in info.value.message, info.value.message
+    assert info.value.kind == "Invalid" and message in info.value.message, info.value.message
 
 
 def test_cron_clock_is_injectable_and_a_shorter_minute_only_scales_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from wippy import Runtime, load_project
-from wippy.cli_workflows import _Fail, find_store
+from wippy.cli_workflows import open_admin
+from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
 from wippy.providers.workflow.execution import MAX_RECORD_BYTES
 from wippy.providers.workflow.journal import JournalReader
 
@@ -48,7 +49,7 @@ end
 
 local function cancellable()
   local ev = process.events():receive()
-  return {event = ev.kind}
+  return {event = ev.kind == process.event.CANCEL and "CANCEL" or ev.kind}
 end
 
 return {waiter = waiter, cancellable = cancellable}
@@ -167,7 +168,7 @@ def test_list_and_show(tmp_path: Path) -> None:
     assert history[2].split()[:6] == ["1", "input", "msg", "go", '{"n":', "2}"] and "from {app:procs|" in history[2]
 
     missing = wippy("workflows", "show", str(root), "nope")
-    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr and "'nope'" in missing.stderr
+    assert missing.returncode == 1 and f"{NOT_FOUND}: no workflow 'nope'" in missing.stderr
 
 
 # Commands without a runtime: queued, carried out on the next start -------------------------------
@@ -189,10 +190,10 @@ def test_commands_wait_in_the_store_until_the_host_starts(tmp_path: Path) -> Non
 
     # refused at insert time: unknown workflow, bad input
     unknown = wippy("workflows", "signal", str(root), "nope", "go", "--wait", "0")
-    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr and "'nope'" in unknown.stderr
+    assert unknown.returncode == 1 and f"{NOT_FOUND}: no workflow 'nope'" in unknown.stderr
     big = wippy("workflows", "signal", str(root), "q-sig", "big", "-", "--wait", "0",
                 stdin=json.dumps("x" * (MAX_RECORD_BYTES + 10)))
-    assert big.returncode == 1 and "INVALID" in big.stderr and str(MAX_RECORD_BYTES) in big.stderr
+    assert big.returncode == 1 and f"{INVALID}: " in big.stderr and str(MAX_RECORD_BYTES) in big.stderr
 
     async def restart() -> int:
         async with Runtime(load_project(root)) as rt:
@@ -206,7 +207,7 @@ def test_commands_wait_in_the_store_until_the_host_starts(tmp_path: Path) -> Non
     assert cancel.status == "completed" and cancel.result == {"event": "CANCEL"}
     event = next(r["event"] for r in cancel.history if r.get("in") == "event")
     assert event["kind"] == "CANCEL" and event["reason"] == "cli says stop"
-    assert term.status == "terminated" and term.error.kind == "CANCELED"
+    assert term.status == "terminated" and term.error.kind == CANCELED
     conn = sqlite3.connect(root / "data/wf.db")
     assert conn.execute("SELECT COUNT(*) FROM commands").fetchone() == (0,)  # each carried out once
     conn.close()
@@ -230,20 +231,23 @@ def test_choosing_the_store(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p")
     index = root / "_index.yaml"
     index.write_text(index.read_text() + "  - {name: other, kind: workflow.host, store: other.db}\n")
-    with pytest.raises(_Fail, match="several workflow hosts.*--host"):
-        find_store(str(root), None)
-    assert find_store(str(root), "other").path == str(root / "other.db")
-    assert find_store(str(root), "app:wfs").path == str(root / "data/wf.db")
-    with pytest.raises(_Fail, match="no workflow.host 'nope'.*app:other, app:wfs"):
-        find_store(str(root), "nope")
+    with pytest.raises(WippyError, match="several workflow hosts: app:other \\(workflow.host: .*other.db\\), "
+                                         "app:wfs \\(workflow.host: .*wf.db\\); pick one with --host"):
+        open_admin(str(root), None)
+    assert open_admin(str(root), "other").location == str(root / "other.db")
+    chosen = open_admin(str(root), "app:wfs")
+    assert chosen.location == str(root / "data/wf.db") and chosen.hosts == {"app:wfs"}
+    with pytest.raises(WippyError, match="no workflow host 'nope'.*app:other, app:wfs"):
+        open_admin(str(root), "nope")
     index.write_text(index.read_text().replace("store: other.db", "store: data/wf.db"))
-    assert find_store(str(root), None).hosts == ["app:other", "app:wfs"]  # one shared store: fine
+    shared = open_admin(str(root), None)  # one shared store: fine, every workflow in it
+    assert shared.location == str(root / "data/wf.db") and shared.hosts is None
     index.write_text(INDEX.replace("store: data/wf.db", 'store: ":memory:"'))
-    with pytest.raises(_Fail, match="in memory"):
-        find_store(str(root), None)
+    with pytest.raises(WippyError, match="in memory"):
+        open_admin(str(root), None)
     index.write_text("namespace: app\nentries:\n  - {name: procs, kind: process.host}\n")
-    with pytest.raises(_Fail, match="no workflow.host entry"):
-        find_store(str(root), None)
+    with pytest.raises(WippyError, match="no workflow host entry \\(kinds .*temporal.worker, workflow.host"):
+        open_admin(str(root), None)
 
     empty = wippy("workflows", "list", str(make_project(tmp_path / "fresh")))
     assert empty.returncode == 0 and "no workflows in" in empty.stdout  # the host never ran
@@ -321,3 +325,128 @@ def test_signal_from_another_process_completes_a_workflow_of_a_running_host(tmp_
     assert data["pending"] == []
     assert [h for h in data["history"] if h.get("in") == "msg"] == [
         {"in": "msg", "topic": "go", "from": None, "v": {"from": "cli"}}]
+
+
+# Faults: a damaged store, a reader that stops early, a provider the CLI does not know ---------------
+def _damage(store: Path, how: str, pristine: bytes) -> None:
+    if how == "pages":  # SQLite's header and schema page intact, the tables' pages garbage
+        store.write_bytes(pristine[:4096] + bytes((i * 7 + 13) % 251 for i in range(len(pristine) - 4096)))
+    elif how == "whole":
+        store.write_bytes(b"this is not a database, it is garbage " * 200)
+    else:
+        store.write_bytes(b"")  # truncated
+
+
+@pytest.mark.parametrize("how", ["pages", "whole", "truncated"])
+def test_a_damaged_store_is_named_and_left_alone(tmp_path: Path, how: str) -> None:
+    root = make_project(tmp_path / "p")
+    start_workflows(root, [{"entry": "app:waiter", "id": "d-1", "args": ["fay", "gold"]}])
+    store = root / "data/wf.db"
+    _damage(store, how, store.read_bytes())
+    damaged = store.read_bytes()
+    expected = "is empty (0 bytes)" if how == "truncated" else "is damaged"
+    for args in (("list",), ("list", "--json"), ("show", "d-1"), ("signal", "d-1", "go", "1"),
+                 ("cancel", "d-1"), ("terminate", "d-1")):
+        out = wippy("workflows", args[0], str(root), *args[1:], "--wait", "0") if args[0] not in ("list", "show") \
+            else wippy("workflows", args[0], str(root), *args[1:])
+        assert out.returncode == 1, (args, out.stdout, out.stderr)
+        assert out.stdout == "" and "queued" not in out.stderr, args
+        lines = out.stderr.splitlines()
+        assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+        assert lines[0].startswith("error: ") and str(store) in lines[0] and expected in lines[0], lines[0]
+        assert "move it aside" in lines[0]  # what to do
+        assert store.read_bytes() == damaged, args  # nothing written into it
+
+
+def test_list_piped_into_a_reader_that_stops_early(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    start_workflows(root, [{"entry": "app:waiter", "id": f"pipe-{i:02d}", "args": [f"customer-{i}-" + "x" * 2000, "gold"]}
+                           for i in range(40)])  # ~170 KB of JSON: more than a pipe holds
+    piped = subprocess.run(f"'{sys.executable}' -m wippy.cli workflows list '{root}' --json | head -n 3", shell=True,
+                           capture_output=True, text=True, timeout=30)
+    assert piped.stdout.splitlines() == ["[", "  {", '    "workflow_id": "pipe-00",']
+    assert piped.stderr == ""
+
+    proc = subprocess.Popen([sys.executable, "-m", "wippy.cli", "workflows", "list", str(root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(11) == b"WORKFLOW ID"
+    proc.stdout.close()  # the reader goes away with most of the table unread
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 141 and err == b""  # 128 + SIGPIPE, as a shell tool would end
+
+
+def test_any_kind_with_an_admin_is_a_workflow_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI finds durable hosts through the kind table and talks only to the admin
+    protocol: a plugin's kind works without the CLI knowing its name."""
+    from wippy.cli import main
+    from wippy.errors import UNAVAILABLE
+    from wippy.providers import (
+        CommandResult,
+        HistoryEvent,
+        ListInput,
+        ProviderSpec,
+        SignalInput,
+        Text,
+        Value,
+        WorkflowAdmin,
+        WorkflowDetails,
+        WorkflowHistory,
+        WorkflowRun,
+    )
+    from wippy.registry.kinds import KINDS
+
+    closed: list[str] = []
+
+    class QueueAdmin(WorkflowAdmin):
+        @property
+        def location(self) -> str:
+            return f"queue {self.entry.data['queue']}"
+
+        def _run(self) -> WorkflowRun:
+            return WorkflowRun("job-1", "r-1", "running", self.entry.id, "acme.job", None, 1.0, None, {"tier": "gold"})
+
+        async def list(self, query: ListInput) -> list[WorkflowRun]:
+            return [r for r in [self._run()] if query.status in (None, r.status)]
+
+        async def show(self, workflow_id: str) -> WorkflowDetails:
+            if workflow_id != "job-1":
+                raise WippyError(NOT_FOUND, f"no workflow {workflow_id!r} {self.where}")
+            step = HistoryEvent(("1", Text(("started", Value({"a": 1})))), {"n": 1})
+            return WorkflowDetails(self._run(), input=[7], history=WorkflowHistory(("N", "WHAT"), [step], 10, "step"))
+
+        async def signal(self, request: SignalInput) -> CommandResult:
+            return CommandResult(request.workflow_id, f"signal {request.topic!r} noted: {request.payload}", True)
+
+        async def cancel(self, request: Any) -> CommandResult:
+            raise WippyError(UNAVAILABLE, "the queue server at q.example is down")
+
+        terminate = cancel
+
+        async def close(self) -> None:
+            closed.append(self.entry.id)
+
+    monkeypatch.setitem(KINDS, "acme.queue", ProviderSpec("acme.queue", admin=QueueAdmin))
+    root = tmp_path / "q"
+    root.mkdir()
+    (root / "_index.yaml").write_text("namespace: app\nentries:\n  - {name: jobs, kind: acme.queue, queue: q1}\n")
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        code = main(["workflows", args[0], str(root), *args[1:]])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, _ = cli("list")
+    assert code == 0 and "job-1" in out and "acme.job" in out and "tier=gold" in out
+    assert "1 workflow (1 running) in queue q1" in out
+    assert cli("list", "--status", "completed")[1] == "no workflows with status completed in queue q1\n"
+    code, out, _ = cli("show", "job-1")
+    assert code == 0 and "type      acme.job (no workflow.lua entry of this project)" in out
+    assert "history   1 step, 10 bytes" in out and out.rstrip().endswith('1  started {"a": 1}')
+    assert json.loads(cli("show", "job-1", "--json")[1])["history"] == [{"n": 1}]
+    assert cli("show", "nope")[2] == f"error: {NOT_FOUND}: no workflow 'nope' in queue q1\n"
+    assert cli("signal", "job-1", "go", "[1]")[1] == "signal 'go' noted: [1]\n"
+    assert cli("terminate", "job-1") == (1, "", f"error: {UNAVAILABLE}: the queue server at q.example is down\n")
+    assert cli("signal", "job-1", "@exit")[0] == 2
+    assert closed == ["app:jobs"] * 7  # every admin opened was closed

@@ -17,8 +17,14 @@ import pytest
 
 from tests.temporal_server import TemporalServer, free_port, temporal_project_yaml
 from wippy import Runtime, load_project
-from wippy.cli_workflows import _Fail, find_store
-from wippy.providers.temporal.admin import WorkerTarget, attr_condition, visibility_query
+from wippy.cli_workflows import open_admin
+from wippy.errors import CANCELED, INVALID, NOT_FOUND, UNAVAILABLE, WippyError
+from wippy.providers.temporal.admin import (
+    TemporalAdmin,
+    WorkerTarget,
+    attr_condition,
+    visibility_query,
+)
 
 pytest_plugins = ["tests.temporal_server"]
 
@@ -34,7 +40,7 @@ local function waiter(customer, tier)
   local msg = process.inbox():receive()
   local data = msg:payload():data()
   if type(data) == "table" and data.fail then
-    return nil, errors.new({kind = "INVALID", message = "rejected: " .. data.fail, retryable = false})
+    return nil, errors.new({kind = errors.INVALID, message = "rejected: " .. data.fail, retryable = false})
   end
   return {customer = customer, hello = hello, topic = msg:topic(), payload = data}
 end
@@ -45,7 +51,8 @@ return {waiter = waiter}
 CANCELLABLE = """\
 return {main = function()
   local ev = process.events():receive()
-  return {event = ev.kind, reason = ev.reason, deadline = ev.deadline}
+  local kind = ev.kind == process.event.CANCEL and "CANCEL" or ev.kind
+  return {event = kind, reason = ev.reason, deadline = ev.deadline}
 end}
 """
 
@@ -187,13 +194,13 @@ def test_list_signal_show_cancel_terminate(tmp_path: Path, temporal_server: Temp
         # a Lua error shows as the failure's kind and message; the payload comes from stdin
         ok(root, "signal", "t-bob", "go", "-", stdin='{"fail": "no stock"}')
         bob = until(lambda: (d := ok_json(root, "show", "t-bob"))["status"] == "failed" and d, "t-bob to fail")
-        assert bob["error"] == {"kind": "INVALID", "message": "rejected: no stock", "retryable": False}
-        assert "error     INVALID: rejected: no stock" in ok(root, "show", "t-bob")
+        assert bob["error"] == {"kind": INVALID, "message": "rejected: no stock", "retryable": False}
+        assert f"error     {INVALID}: rejected: no stock" in ok(root, "show", "t-bob")
 
         # terminate; a second terminate, a signal to a closed workflow and unknown IDs are errors
         assert "terminated workflow t-carol" in ok(root, "terminate", "t-carol")
         carol = ok_json(root, "show", "t-carol")
-        assert carol["status"] == "terminated" and carol["error"]["kind"] == "CANCELED"
+        assert carol["status"] == "terminated" and carol["error"]["kind"] == CANCELED
         again = wippy(root, "terminate", "t-carol")
         assert again.returncode == 1 and "t-carol is terminated" in again.stderr
         closed = wippy(root, "signal", "t-alice", "go")
@@ -203,7 +210,7 @@ def test_list_signal_show_cancel_terminate(tmp_path: Path, temporal_server: Temp
         for args in (("show", "nope"), ("signal", "nope", "go", "1"), ("terminate", "nope"), ("cancel", "nope")):
             missing = wippy(root, *args)
             assert missing.returncode == 1, args
-            assert f"NOT_FOUND: no workflow 'nope' in namespace default at {temporal_server.address}" in missing.stderr
+            assert f"{NOT_FOUND}: no workflow 'nope' in namespace default at {temporal_server.address}" in missing.stderr
 
         # cancel: the Lua code gets a CANCEL event with the reason and deadline
         done = ok(root, "cancel", "t-cancel", "--reason", "cli says stop", "--deadline", "3")
@@ -233,8 +240,10 @@ def test_unreachable_server_and_bad_arguments(tmp_path: Path) -> None:
     for args in (("list",), ("show", "w-1"), ("signal", "w-1", "go", "1"), ("terminate", "w-1")):
         down = wippy(root, *args)
         assert down.returncode == 1, args
-        assert f"UNAVAILABLE: cannot reach the Temporal server at {address} (app:temporal)" in down.stderr
-        assert "Traceback" not in down.stderr
+        assert f"{UNAVAILABLE}: cannot reach the Temporal server at {address} (app:temporal)" in down.stderr
+        assert f"Start a local development server with `wippy temporal dev --port {address.split(':')[1]}`" \
+            in down.stderr
+        assert "Traceback" not in down.stderr and len(down.stderr.splitlines()) == 1
     bad_json = wippy(root, "signal", "w-1", "go", "{oops")
     assert bad_json.returncode == 2 and "not valid JSON" in bad_json.stderr
     reserved = wippy(root, "signal", "w-1", "__wippy_cancel", "{}")
@@ -246,8 +255,9 @@ def test_unreachable_server_and_bad_arguments(tmp_path: Path) -> None:
 def test_choosing_a_temporal_worker(tmp_path: Path) -> None:
     root = tmp_path / "p"
     make_project(root, "127.0.0.1:7233", task_queue="orders", client_fields="tq_prefix: prod-\nnamespace: shop")
-    target = find_store(str(root), None)
-    assert isinstance(target, WorkerTarget)
+    admin = open_admin(str(root), None)
+    assert isinstance(admin, TemporalAdmin)
+    target = admin.target
     assert (target.host, target.client, target.task_queue) == ("app:worker", "app:temporal", "prod-orders")
     assert (target.address, target.namespace) == ("127.0.0.1:7233", "shop")
     assert target.types["app:waiter"] == "app:waiter"
@@ -255,20 +265,22 @@ def test_choosing_a_temporal_worker(tmp_path: Path) -> None:
     index = root / "_index.yaml"
     text = index.read_text()
     index.write_text(text + "  - {name: wfs, kind: workflow.host, store: wf.db}\n")
-    with pytest.raises(_Fail, match="several workflow hosts: .*app:wfs \\(workflow.host\\), "
-                                    "app:worker \\(temporal.worker\\); pick one with --host"):
-        find_store(str(root), None)
-    assert find_store(str(root), "worker").task_queue == "prod-orders"
-    assert find_store(str(root), "wfs").path == str(root / "wf.db")
-    with pytest.raises(_Fail, match="no workflow host 'nope'.*app:wfs, app:worker"):
-        find_store(str(root), "nope")
+    with pytest.raises(WippyError, match="several workflow hosts: .*app:wfs \\(workflow.host: .*wf.db\\), "
+                                         "app:worker \\(temporal.worker: task queue prod-orders \\(namespace shop "
+                                         "at 127.0.0.1:7233\\)\\); pick one with --host"):
+        open_admin(str(root), None)
+    worker = open_admin(str(root), "worker")
+    assert isinstance(worker, TemporalAdmin) and worker.target.task_queue == "prod-orders"
+    assert open_admin(str(root), "wfs").location == str(root / "wf.db")
+    with pytest.raises(WippyError, match="no workflow host 'nope'.*app:wfs, app:worker"):
+        open_admin(str(root), "nope")
 
     index.write_text(text.replace("client: app:temporal", "client: app:missing"))
-    with pytest.raises(_Fail, match="app:worker: field client: refers to app:missing"):
-        find_store(str(root), None)
+    with pytest.raises(WippyError, match="app:worker: field client: refers to app:missing"):
+        open_admin(str(root), None)
     index.write_text(text.replace("namespace: shop", "namespace: ${env:WIPPY_NO_SUCH_VARIABLE}"))
-    with pytest.raises(_Fail, match="app:temporal: namespace: environment variable WIPPY_NO_SUCH_VARIABLE"):
-        find_store(str(root), None)
+    with pytest.raises(WippyError, match="app:temporal: namespace: environment variable WIPPY_NO_SUCH_VARIABLE"):
+        open_admin(str(root), None)
 
 
 def test_visibility_queries() -> None:

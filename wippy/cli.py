@@ -147,7 +147,7 @@ def _entry_problem(registry: Any, entry_id: str) -> WippyError | None:
         close = difflib.get_close_matches(entry_id, callable_ids, n=3)
         if close:
             message += f"; did you mean {', '.join(close[:-1]) + ' or ' if len(close) > 1 else ''}{close[-1]}?"
-        return WippyError("NOT_FOUND", message)
+        return WippyError("NotFound", message)
     return None  # whether its kind can run is the runtime's call
 
 

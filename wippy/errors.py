@@ -10,17 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-NOT_FOUND = "NOT_FOUND"
-ALREADY_EXISTS = "ALREADY_EXISTS"
-INVALID = "INVALID"
-PERMISSION_DENIED = "PERMISSION_DENIED"
-UNAVAILABLE = "UNAVAILABLE"
-INTERNAL = "INTERNAL"
-CANCELED = "CANCELED"
-CONFLICT = "CONFLICT"
-TIMEOUT = "TIMEOUT"
-RATE_LIMITED = "RATE_LIMITED"
-UNKNOWN = "UNKNOWN"
+# The kind strings are upstream's (``errors.NOT_FOUND == "NotFound"`` in Lua); an error
+# without a kind has the empty kind.
+NOT_FOUND = "NotFound"
+ALREADY_EXISTS = "AlreadyExists"
+INVALID = "Invalid"
+PERMISSION_DENIED = "PermissionDenied"
+UNAVAILABLE = "Unavailable"
+INTERNAL = "Internal"
+CANCELED = "Canceled"
+CONFLICT = "Conflict"
+TIMEOUT = "Timeout"
+RATE_LIMITED = "RateLimited"
+UNKNOWN = ""
+# A runtime resource limit (CPU budget per step, memory, a full inbox); not an upstream kind.
+LIMIT_EXCEEDED = "LimitExceeded"
 
 KINDS: tuple[str, ...] = (
     NOT_FOUND,
@@ -36,6 +40,19 @@ KINDS: tuple[str, ...] = (
     UNKNOWN,
 )
 
+# Kind names this runtime used before it took upstream's (histories written then hold them).
+LEGACY_KINDS = {
+    "NOT_FOUND": NOT_FOUND, "ALREADY_EXISTS": ALREADY_EXISTS, "INVALID": INVALID,
+    "PERMISSION_DENIED": PERMISSION_DENIED, "UNAVAILABLE": UNAVAILABLE, "INTERNAL": INTERNAL,
+    "CANCELED": CANCELED, "CONFLICT": CONFLICT, "TIMEOUT": TIMEOUT, "RATE_LIMITED": RATE_LIMITED,
+    "UNKNOWN": UNKNOWN,
+}
+
+
+def normalize_kind(kind: str) -> str:
+    """A stored kind in today's spelling (``"NOT_FOUND"`` from an old history is ``"NotFound"``)."""
+    return LEGACY_KINDS.get(kind, kind)
+
 
 class WippyError(Exception):
     """An application-level error with a kind, as Lua code sees it."""
@@ -48,6 +65,7 @@ class WippyError(Exception):
         retryable: bool | None = None,
         details: Any = None,
         stack: str | None = None,
+        context: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -55,9 +73,15 @@ class WippyError(Exception):
         self.retryable = retryable
         self.details = details
         self.stack = stack
+        self.context = context  # what errors.wrap added: shown before the message
+
+    @property
+    def text(self) -> str:
+        """The message with the context it was wrapped in (what ``tostring`` shows in Lua)."""
+        return f"{self.context}: {self.message}" if self.context else self.message
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.message}"
+        return f"{self.kind}: {self.text}" if self.kind else self.text
 
     def __repr__(self) -> str:
         return f"WippyError({self.kind!r}, {self.message!r})"

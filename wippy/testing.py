@@ -144,7 +144,7 @@ async def _run_one(runtime: Runtime, entry: Entry, suite: str, timeout: float | 
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a runtime bug must not end the whole run
-        return failed(f"INTERNAL: test runner error: {type(exc).__name__}: {exc}", "INTERNAL")
+        return failed(f"INTERNAL: test runner error: {type(exc).__name__}: {exc}", "Internal")
     if value is False:
         return failed("returned false")
     return TestResult(entry.id, suite, True, time.perf_counter() - started)

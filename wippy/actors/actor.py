@@ -19,6 +19,7 @@ class Actor:
     __slots__ = ("kernel", "scheduler", "dispatcher", "context", "tasks", "_cleanups", "_next_cleanup", "closed", "_prune_at", "__weakref__")
 
     profile: bytes = b"function"
+    step_budget: float | None = None  # CPU seconds per step (None: the runtime's default)
 
     def __init__(self, kernel: Kernel, dispatcher: Dispatcher, context: dict[str, Any] | None):
         self.kernel = kernel
@@ -32,7 +33,7 @@ class Actor:
         self.closed = False
 
     def spawn_task(self, fn: Any, *args: Any, name: str = "main") -> LuaTask:
-        task = LuaTask(self, self.kernel.vm.new_thread(fn, *args), name)
+        task = LuaTask(self, self.kernel.vm.new_thread(self.step_budget, fn, *args), name)
         tasks = self.tasks
         if len(tasks) >= self._prune_at:  # drop finished coroutines; amortised O(1) per spawn
             self.tasks = tasks = [t for i, t in enumerate(tasks) if i == 0 or not t.finished]

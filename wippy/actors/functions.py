@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.channel import Channel
-from wippy.actors.host import ExitResult
+from wippy.actors.host import ExitResult, Limits
 from wippy.actors.process import Process, result_of
 from wippy.actors.router import make_pid
 from wippy.actors.table import ProcessTable
@@ -100,6 +100,7 @@ class FunctionFrames(ProcessTable[FunctionCall]):
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.host_id = "functions"
+        self.limits = Limits()
         self.init_table()
         self._counter = 0
 
@@ -111,7 +112,7 @@ class FunctionFrames(ProcessTable[FunctionCall]):
         host_id = call.entry_id + FRAME_SUFFIX
         router = self.kernel.router
         if host_id not in router.hosts:
-            router.hosts[host_id] = self  # type: ignore[assignment]
+            router.hosts[host_id] = self
         self._counter += 1
         call.pid = make_pid(host_id, f"{self._counter:x}")
         call._pid_bytes = call.pid.encode()
@@ -122,6 +123,9 @@ class FunctionFrames(ProcessTable[FunctionCall]):
 
     def accepts(self, entry_kind: str) -> bool:
         return False
+
+    def start_note(self) -> str | None:
+        return None
 
     def barrier(self) -> Any:
         return None

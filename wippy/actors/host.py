@@ -80,12 +80,49 @@ class ExitResult:
         return self.error is not None
 
 
+DEFAULT_STEP_BUDGET = 1.0  # seconds a task may run without yielding
+DEFAULT_MAX_INBOX = 10_000  # messages waiting in one process before senders are refused
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A host's resource limits (the ``limits:`` field of a host entry)."""
+
+    step_budget: float = DEFAULT_STEP_BUDGET  # CPU seconds per step; 0: no limit
+    max_inbox: int = DEFAULT_MAX_INBOX  # queued messages per process; 0: no limit
+
+    @classmethod
+    def from_entry(cls, data: Mapping[str, Any], where: str) -> Limits:
+        """Parse ``limits: {step_time: "1s", inbox: 10000}``; raises INVALID naming the field."""
+        from wippy.durations import parse_duration
+
+        raw = data.get("limits")
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise WippyError(INVALID, f"{where}: limits must be a mapping like {{step_time: 1s, inbox: 10000}}")
+        unknown = sorted(set(raw) - {"step_time", "inbox"})
+        if unknown:
+            raise WippyError(INVALID, f"{where}: limits.{unknown[0]} is not a limit (step_time, inbox)")
+        budget, inbox = raw.get("step_time", DEFAULT_STEP_BUDGET), raw.get("inbox", DEFAULT_MAX_INBOX)
+        try:
+            seconds = parse_duration(budget) if isinstance(budget, str) else float(budget)
+        except (WippyError, TypeError, ValueError):
+            raise WippyError(INVALID, f"{where}: limits.step_time must be a duration like \"1s\" (0: none)") from None
+        if seconds < 0:
+            raise WippyError(INVALID, f"{where}: limits.step_time must not be negative")
+        if isinstance(inbox, bool) or not isinstance(inbox, int) or inbox < 0:
+            raise WippyError(INVALID, f"{where}: limits.inbox must be a whole number of messages (0: none)")
+        return cls(seconds, inbox)
+
+
 class Host(Protocol):
     """The routing contract: what the router hands a host for the PIDs it owns."""
 
     host_id: str
     running: bool
     kernel: Kernel
+    limits: Limits
 
     @property
     def kind(self) -> str: ...
@@ -116,3 +153,5 @@ class Host(Protocol):
     def forget(self, proc: Process) -> None: ...
 
     def snapshot(self) -> list[dict[str, Any]]: ...
+
+    def start_note(self) -> str | None: ...

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from wippy.actors.actor import Actor
 from wippy.actors.channel import Channel
 from wippy.actors.host import ExitResult
-from wippy.errors import CANCELED, WippyError
+from wippy.errors import CANCELED, LIMIT_EXCEEDED, WippyError
 
 if TYPE_CHECKING:
     from wippy.actors.host import Host
@@ -59,6 +59,10 @@ class Process(Actor):
     def own_pid(self) -> str:
         """This actor's PID (a function frame gets one the first time it is asked)."""
         return self.pid
+
+    @property
+    def step_budget(self) -> float | None:  # type: ignore[override]
+        return self.host.limits.step_budget
 
     @property
     def events(self) -> Channel:
@@ -135,6 +139,20 @@ class Process(Actor):
     def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:
         self._route(topic, self.kernel.vm.make_message(topic, sender, payload))
 
+    def check_room(self, topic: bytes) -> None:
+        """Raise LIMIT_EXCEEDED if the queue a message of ``topic`` would join is full."""
+        limit = self.host.limits.max_inbox
+        if not limit:
+            return
+        listeners = self.listeners
+        queue = listeners.get(topic) if listeners is not None else None
+        if queue is None:
+            queue = self._inbox
+        waiting = len(queue.buffer) if queue is not None else len(self._pending or ())
+        if waiting >= limit:
+            raise WippyError(LIMIT_EXCEEDED, f"the inbox of {self.describe()} is full ({limit} messages "
+                                             "waiting); it is not reading them", retryable=True)
+
     def _route(self, topic: bytes, message: Any) -> None:
         listeners = self.listeners
         if listeners is not None:
@@ -156,12 +174,12 @@ class Process(Actor):
         sender = event.get("from")
         if kind == "LINK_DOWN":
             if self.links is not None:
-                self.links.discard(sender)  # type: ignore[arg-type]
+                self.links.discard(sender)
             if not self.trap_links:
                 self.terminate(self._link_error(sender, event["result"]["error"]))
                 return
         elif kind == "EXIT" and self.monitoring is not None:
-            self.monitoring.discard(sender)  # type: ignore[arg-type]
+            self.monitoring.discard(sender)
         vm = self.kernel.vm
         fields = vm.to_lua({k: v for k, v in event.items() if k != "result"})
         result = event.get("result")

@@ -75,7 +75,7 @@ class Router:
         if spec is None or spec.role != HOST:
             raise WippyError(INVALID, f"{host_id} is a {entry.kind} entry, not a host", retryable=False)
         raise WippyError(
-            "UNAVAILABLE",
+            "Unavailable",
             f"host {host_id} is not started (give it lifecycle.auto_start: true or start it first)",
             retryable=True,
         )

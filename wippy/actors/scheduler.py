@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wippy.errors import INTERNAL, INVALID, WippyError
+from wippy.errors import INTERNAL, INVALID, LIMIT_EXCEEDED, WippyError
 
 if TYPE_CHECKING:
     from wippy.actors.actor import Actor
@@ -76,6 +76,7 @@ class Scheduler:
         self._drain_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error_to_lua = vm.convert.to_lua
+        self._is_error = vm.rt.is_error
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -142,7 +143,8 @@ class Scheduler:
                 return None
             if out[0] is False:  # the task body returned: (false, ok, ...)
                 task.finished = True
-                task.actor.task_finished(task, out[1], out[2:])
+                values = out[2:] if out[1] else self._error_of(out[2] if len(out) > 2 else None)
+                task.actor.task_finished(task, out[1], values)
                 return None
             op = out[1]
             handler = handlers.get(op)
@@ -161,6 +163,18 @@ class Scheduler:
                 return None
             payload = (True, *result) if result else (True,)
         return payload
+
+    def _error_of(self, value: Any) -> tuple[Any]:
+        """A failed task's error as an error object: Lua does not run the error handler for
+        an allocation failure, so the task body hands back the bare "not enough memory"."""
+        if self._is_error(value):
+            return (value,)
+        if value == b"not enough memory":
+            err = WippyError(LIMIT_EXCEEDED, "the runtime's Lua memory limit was reached while this task "
+                                             "allocated; it was stopped", retryable=False)
+        else:
+            err = WippyError(INTERNAL, value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
+        return (self._error_to_lua(err),)
 
     def _fail(self, task: LuaTask, err: WippyError) -> None:
         task.finished = True

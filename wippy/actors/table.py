@@ -54,7 +54,9 @@ class ProcessTable(Generic[P]):
         actor = self.actors.get(pid)
         if actor is None:
             return False
-        actor.deliver(topic.encode(), payload, sender.encode() if sender else None)
+        raw = topic.encode()
+        actor.check_room(raw)
+        actor.deliver(raw, payload, sender.encode() if sender else None)
         return True
 
     def deliver_event(self, pid: str, event: dict[str, Any]) -> bool:

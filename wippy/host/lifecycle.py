@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wippy.durations import parse_duration
@@ -158,7 +158,7 @@ class Lifecycle:
             with contextlib.suppress(Exception):
                 await service.stop(_timeout(entry, "stop_timeout", DEFAULT_STOP_TIMEOUT))
             if isinstance(exc, TimeoutError):
-                raise WippyError("TIMEOUT", f"{entry.id} did not start within {timeout:g}s") from None
+                raise WippyError("Timeout", f"{entry.id} did not start within {timeout:g}s") from None
             raise
         self.services[entry.id] = service
         self._notify(service, "running")
@@ -207,7 +207,7 @@ def _startable(entry: Entry) -> bool:
     return spec is not None and spec.startable
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 

@@ -241,7 +241,7 @@ class Supervisor:
             value = self.kernel.vm.to_python(error, "exit error")
         except WippyError as exc:
             return exc
-        return value if isinstance(value, WippyError) else WippyError("UNKNOWN", str(value))
+        return value if isinstance(value, WippyError) else WippyError("", str(value))
 
     def _failed(self, reason: str, ran: float | None) -> None:
         """A crash after ``ran`` seconds (None: a restart that could not spawn): schedule

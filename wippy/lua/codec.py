@@ -7,7 +7,7 @@ from typing import Any
 
 import msgpack
 
-from wippy.errors import WippyError
+from wippy.errors import WippyError, normalize_kind
 from wippy.lua.convert import TypedValue
 
 _EXT_ERROR = 1
@@ -16,7 +16,7 @@ _EXT_TYPED = 2
 
 def _default(value: Any) -> Any:
     if isinstance(value, WippyError):
-        body = [value.kind, value.message, value.retryable, value.details, value.stack]
+        body = [value.kind, value.message, value.retryable, value.details, value.stack, value.context]
         return msgpack.ExtType(_EXT_ERROR, pack(body))
     if isinstance(value, TypedValue):
         return msgpack.ExtType(_EXT_TYPED, pack([value.type_name, value.data]))
@@ -27,8 +27,9 @@ def _default(value: Any) -> Any:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == _EXT_ERROR:
-        kind, message, retryable, details, stack = unpack(data)
-        return WippyError(kind, message, retryable=retryable, details=details, stack=stack)
+        kind, message, retryable, details, stack, *rest = unpack(data)  # older records: no context
+        return WippyError(normalize_kind(kind), message, retryable=retryable, details=details, stack=stack,
+                          context=rest[0] if rest else None)
     if code == _EXT_TYPED:
         name, body = unpack(data)
         return TypedValue(name, body)

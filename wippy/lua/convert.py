@@ -121,13 +121,14 @@ class Converter:
         return self.to_python(v, path)
 
     def _error_to_python(self, table: Any, path: str, depth: int) -> WippyError:
-        kind, message, retryable, details, stack = self._error_fields(table)
+        kind, message, retryable, details, stack, context = self._error_fields(table)
         return WippyError(
             kind.decode() if isinstance(kind, bytes) else UNKNOWN,
             text(message) if message is not None else "",
             retryable=retryable,
             details=None if details is None else self._item(details, f"{path}.details", depth),
             stack=text(stack) if stack else None,
+            context=text(context) if context else None,
         )
 
     # Python -> Lua -------------------------------------------------------------------
@@ -151,8 +152,9 @@ class Converter:
             return value
         if isinstance(value, WippyError):
             details = None if value.details is None else self._to_lua(value.details, path, seen)
-            err = self._new_error(value.kind.encode(), value.message.encode(), value.retryable, details)
-            return err
+            context = value.context.encode() if value.context else None
+            return self._new_error(value.kind.encode(), value.message.encode(), value.retryable, details,
+                                   None, None, context)
         if isinstance(value, (list, tuple, dict, TypedValue)):
             if id(value) in seen:
                 raise invalid(f"{path}: cyclic value cannot cross into Lua")

@@ -9,7 +9,7 @@ local natives = ...
 local co_yield, co_resume, co_create = coroutine.yield, coroutine.resume, coroutine.create
 local co_status, co_close, co_running = coroutine.status, coroutine.close, coroutine.running
 local co_isyieldable = coroutine.isyieldable
-local getinfo, getmetatable_raw, traceback = debug.getinfo, debug.getmetatable, debug.traceback
+local getinfo, getmetatable_raw, traceback, sethook = debug.getinfo, debug.getmetatable, debug.traceback, debug.sethook
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget =
     type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget
@@ -26,9 +26,14 @@ rt.CMD = CMD
 -- Runtime objects keep their methods in a table apart from their metatable: with
 -- `mt.__index = mt`, `obj.__index` would hand user code the shared metatable, and changing
 -- it would change every such object in every actor. rt.class(name) returns (mt, methods).
+--
+-- Upstream these objects are userdata: the sandbox's `type` says "userdata" for every
+-- metatable registered here (rt.class does it; plain-table classes call rt.userdata).
+local userdata_mts = {}
+function rt.userdata(mt) userdata_mts[mt] = true; return mt end
 function rt.class(name)
   local methods = {}
-  return { __name = name, __metatable = name, __index = methods }, methods
+  return rt.userdata({ __name = name, __metatable = name, __index = methods }), methods
 end
 
 local Error, ErrorMethods = rt.class("wippy.error")
@@ -37,7 +42,11 @@ rt.Error = Error
 function ErrorMethods:kind() return self._kind end
 function ErrorMethods:message() return self._message end
 function ErrorMethods:retryable() return self._retryable end
-function ErrorMethods:details() return self._details end
+function ErrorMethods:details()
+  local d = self._details
+  if d == nil or (type(d) == "table" and next(d) == nil) then return nil end  -- none: nil, as upstream
+  return d
+end
 function ErrorMethods:stack()
   local frames = self._frames
   if not frames then return "" end
@@ -48,7 +57,18 @@ function ErrorMethods:stack()
   end
   return concat(lines, "\n")
 end
-Error.__tostring = function(e) return e._kind .. ": " .. e._message end
+-- An error reads as its message, preceded by the context errors.wrap gave it.
+local function error_text(e)
+  local context = e._context
+  if context then return context .. ": " .. e._message end
+  return e._message
+end
+Error.__tostring = error_text
+-- "prefix: " .. err and err .. err2 work, as upstream: each error side is its text.
+Error.__concat = function(a, b)
+  return (getmetatable_raw(a) == Error and error_text(a) or tostring(a))
+    .. (getmetatable_raw(b) == Error and error_text(b) or tostring(b))
+end
 
 local function is_error(v) return getmetatable_raw(v) == Error end
 rt.is_error = is_error
@@ -73,14 +93,16 @@ local function capture_frames(level)
   return frames
 end
 
-local function new_error(kind, message, retryable, details, frames, cause)
+-- kind "" is the unknown kind (upstream's errors.UNKNOWN).
+local function new_error(kind, message, retryable, details, frames, cause, context)
   return setmetatable({
-    _kind = kind or "UNKNOWN",
+    _kind = kind or "",
     _message = message,
     _retryable = retryable,
     _details = details,
     _frames = frames,
     _cause = cause,
+    _context = context,
   }, Error)
 end
 rt.new_error = new_error
@@ -93,46 +115,60 @@ rt.raise = raise
 
 -- Turn anything Lua raised into an error object (message handler for xpcall).
 local function on_error(e)
+  local mt = getmetatable_raw(e)
+  if mt and mt.__name == "wippy.abort" then e = e.error end
+  if e == "not enough memory" then
+    return new_error("LimitExceeded", "the runtime's Lua memory limit was reached while this task allocated", false)
+  end
   if is_error(e) then
     if not e._frames then e._frames = capture_frames(2) end
     return e
   end
   local msg = type(e) == "string" and e or tostring(e)
-  return new_error("INTERNAL", msg, false, nil, capture_frames(2))
+  return new_error("Internal", msg, false, nil, capture_frames(2))
 end
 rt.on_error = on_error
 
 local errors = {
-  NOT_FOUND = "NOT_FOUND", ALREADY_EXISTS = "ALREADY_EXISTS", INVALID = "INVALID",
-  PERMISSION_DENIED = "PERMISSION_DENIED", UNAVAILABLE = "UNAVAILABLE", INTERNAL = "INTERNAL",
-  CANCELED = "CANCELED", CONFLICT = "CONFLICT", TIMEOUT = "TIMEOUT",
-  RATE_LIMITED = "RATE_LIMITED", UNKNOWN = "UNKNOWN",
+  NOT_FOUND = "NotFound", ALREADY_EXISTS = "AlreadyExists", INVALID = "Invalid",
+  PERMISSION_DENIED = "PermissionDenied", UNAVAILABLE = "Unavailable", INTERNAL = "Internal",
+  CANCELED = "Canceled", CONFLICT = "Conflict", TIMEOUT = "Timeout",
+  RATE_LIMITED = "RateLimited", UNKNOWN = "",
 }
-local known_kind = {}
-for _, k in pairs(errors) do known_kind[k] = true end
 
+-- errors.new("message") or errors.new{message = ..., kind = ..., retryable = ..., details = ...}.
+-- Any kind string is accepted (an application may have its own kinds).
 function errors.new(spec)
   if type(spec) == "string" then
-    return new_error("UNKNOWN", spec, nil, nil, capture_frames(2))
+    return new_error("", spec, nil, nil, capture_frames(2))
   end
-  if type(spec) ~= "table" or type(spec.message) ~= "string" then
-    raise("INVALID", "errors.new expects a message string or a table with a string `message` field")
+  if type(spec) ~= "table" then
+    raise("Invalid", "errors.new expects a message string or a table with a string `message` field")
   end
-  local kind = spec.kind or "UNKNOWN"
-  if not known_kind[kind] then
-    raise("INVALID", "errors.new: unknown kind '" .. tostring(kind) .. "'")
+  if type(spec.message) ~= "string" then
+    raise("Invalid", spec.message == nil and "errors.new: message field is required"
+      or "errors.new: message must be a string")
   end
-  return new_error(kind, spec.message, spec.retryable, spec.details, capture_frames(2))
+  local kind = spec.kind
+  if kind ~= nil and type(kind) ~= "string" then raise("Invalid", "errors.new: kind must be a string") end
+  local retryable = spec.retryable
+  if type(retryable) ~= "boolean" then retryable = nil end
+  local details = spec.details
+  if type(details) ~= "table" then details = nil end
+  return new_error(kind or "", spec.message, retryable, details, capture_frames(2))
 end
 
-function errors.wrap(err, message)
+-- errors.wrap(err, context): the same kind, retryable and details; message() stays the
+-- wrapped error's text, and tostring shows the context before it.
+function errors.wrap(err, context)
   if err == nil then return nil end
-  if type(message) ~= "string" then raise("INVALID", "errors.wrap: message must be a string") end
+  if is_error(context) then context = context._message end
+  if type(context) ~= "string" then raise("Invalid", "errors.wrap: context must be a string or an error") end
   if not is_error(err) then
-    return new_error("UNKNOWN", message .. ": " .. tostring(err), nil, nil, capture_frames(2))
+    return new_error("", tostring(err), nil, nil, capture_frames(2), nil, context)
   end
-  return new_error(err._kind, message .. ": " .. err._message, err._retryable, err._details,
-    err._frames or capture_frames(2), err)
+  return new_error(err._kind, error_text(err), err._retryable, err._details, err._frames or capture_frames(2),
+    err, context)
 end
 
 function errors.is(err, kind)
@@ -178,7 +214,7 @@ function rt.value_type_of(v)
 end
 
 function rt.error_fields(e)
-  return e._kind, e._message, e._retryable, e._details, (e._frames and ErrorMethods.stack(e)) or nil
+  return e._kind, e._message, e._retryable, e._details, (e._frames and ErrorMethods.stack(e)) or nil, e._context
 end
 
 local BAD = {}  -- sentinel raised by the fast copier; the slow path explains it
@@ -247,14 +283,14 @@ local function copy(v, what)
   if type(v) ~= "table" then
     local t = type(v)
     if t == "function" or t == "userdata" or t == "thread" then
-      raise("INVALID", explain(v, what or "value", {}))
+      raise("Invalid", explain(v, what or "value", {}))
     end
     return v
   end
   local ok, out = pcall(fast_copy, v, {})
   if ok then return out end
   if out ~= BAD then error(out, 0) end
-  raise("INVALID", explain(v, what or "value", {}) or "value cannot cross an actor boundary")
+  raise("Invalid", explain(v, what or "value", {}) or "value cannot cross an actor boundary")
 end
 rt.copy = copy
 
@@ -272,7 +308,38 @@ rt.copy_args = copy_args
 ---------------------------------------------------------------------------------------
 -- The blocking bridge
 ---------------------------------------------------------------------------------------
+-- The CPU budget: how long a task may run between two commands. A count hook on every
+-- runtime task (inherited by the coroutines it creates) looks at a wall clock only once a
+-- step has run BUDGET_CHECK_EVERY instructions, so ordinary steps never read the clock.
+-- Past the budget the task fails with an error that `pcall` cannot keep.
+local wall_clock = natives.monotonic
+local hook_ticks, tick_since = 0, 0.0  -- this step's hook calls, and when the first came
+local default_budget = 1.0  -- seconds; rt.set_step_budget
+local budget_of = setmetatable({}, { __mode = "k" })  -- runtime task -> its host's budget
+local BUDGET_CHECK_EVERY = 100000  -- instructions between two checks
+local Abort = rt.userdata({ __name = "wippy.abort", __metatable = "wippy.error" })
+
+function rt.set_step_budget(seconds) default_budget = seconds end
+
+local function budget_hook()
+  hook_ticks = hook_ticks + 1
+  if hook_ticks == 1 then tick_since = wall_clock() return end
+  local budget = budget_of[co_running()] or default_budget
+  local ran = wall_clock() - tick_since
+  if budget > 0 and ran > budget then
+    local err = new_error("LimitExceeded", string_format("ran %.1fs without yielding, over the CPU budget "
+      .. "of %gs per step (a loop that never blocks?); it was stopped", ran, budget), false)
+    error(setmetatable({ error = err }, Abort), 0)
+  end
+end
+
+-- An abort (CPU budget, memory limit) is not an ordinary error: protected calls in user
+-- code pass it on, so the task ends.
+local function is_abort(e) return getmetatable_raw(e) == Abort or e == "not enough memory" end
+rt.is_abort = is_abort
+
 local function resumed(ok, ...)
+  hook_ticks = 0  -- a new step
   if ok then return ... end
   error((...), 0)
 end
@@ -280,7 +347,7 @@ end
 -- Yield a command to the driver; returns what the driver answers, or raises its error.
 local function call(op, ...)
   if not co_isyieldable() then  -- inside a callback run by C (table.sort, string.gsub, ...)
-    raise("INVALID", string_format("cannot block (%s) inside a callback called from C code such as a "
+    raise("Invalid", string_format("cannot block (%s) inside a callback called from C code such as a "
       .. "table.sort comparator, a string.gsub replacement or a __tostring; block outside it", op))
   end
   return resumed(co_yield(CMD, op, ...))
@@ -290,8 +357,15 @@ rt.call = call
 -- Body of every runtime-driven coroutine. A leading `false` tells the driver it finished
 -- (a command always starts with the CMD table).
 local runtime_threads = setmetatable({}, { __mode = "k" })
-function rt.task_main(fn, ...)
-  runtime_threads[co_running()] = true
+-- `budget`: the task's CPU budget per step in seconds (0: none), nil for the default.
+function rt.task_main(budget, fn, ...)
+  local co = co_running()
+  runtime_threads[co] = true
+  hook_ticks = 0
+  if budget ~= 0 then
+    if budget then budget_of[co] = budget end
+    sethook(co, budget_hook, "", BUDGET_CHECK_EVERY)
+  end
   return false, xpcall(fn, on_error, ...)
 end
 
@@ -334,7 +408,7 @@ function user_coroutine.status(co)
 end
 function user_coroutine.close(co)
   local why = busy(co)
-  if why then raise("INVALID", (why:gsub("resume", "close", 1))) end
+  if why then raise("Invalid", (why:gsub("resume", "close", 1))) end
   return co_close(co)
 end
 local function wrap_result(co, ok, ...)
@@ -347,21 +421,21 @@ function user_coroutine.wrap(fn)
   local co = co_create(fn)
   return function(...)
     local why = busy(co)
-    if why then raise("INVALID", why) end
+    if why then raise("Invalid", why) end
     return wrap_result(co, pass_through(co, co_resume(co, ...)))
   end
 end
 function user_coroutine.yield(...)
   if runtime_threads[co_running()] then
-    raise("INVALID", "coroutine.yield called outside a coroutine (use coroutine.create/wrap)")
+    raise("Invalid", "coroutine.yield called outside a coroutine (use coroutine.create/wrap)")
   end
   if select("#", ...) > 0 and (...) == CMD then
-    raise("INVALID", "coroutine.yield: cannot yield the runtime's command marker")
+    raise("Invalid", "coroutine.yield: cannot yield the runtime's command marker")
   end
   return co_yield(...)
 end
 function user_coroutine.spawn(fn)
-  if type(fn) ~= "function" then raise("INVALID", "coroutine.spawn expects a function") end
+  if type(fn) ~= "function" then raise("Invalid", "coroutine.spawn expects a function") end
   return call("coroutine.spawn", fn)
 end
 rt.user_coroutine = user_coroutine
@@ -373,12 +447,15 @@ rt.user_coroutine = user_coroutine
 -- wrong instead of "attempt to call a nil value".
 local function denied(name, instead)
   return function()
-    raise("PERMISSION_DENIED", name .. " is not available in the wippy sandbox" .. (instead and ("; " .. instead) or ""))
+    raise("PermissionDenied", name .. " is not available in the wippy sandbox" .. (instead and ("; " .. instead) or ""))
   end
 end
 
 local string_lib = string
 string_lib.dump = denied("string.dump", "bytecode cannot be produced")
+-- Typed Lua: `string(x)` is a safe cast (returns x if it is a string, else raises an Invalid
+-- error). modules/types.lua provides rt.cast_string; the metatable is hidden from user code.
+setmetatable(string_lib, { __call = function(_, ...) return rt.cast_string(...) end, __metatable = false })
 getmetatable("").__metatable = false
 -- Host objects (channel handles, say) share lupa's one metatable; unprotected, user code
 -- could call its __gc on a handle or change how every host object behaves.
@@ -388,10 +465,10 @@ getmetatable_raw(natives.print).__metatable = false
 -- a loaded chunk that sets a global must not leak it into other instances.
 local function safe_load(env, chunk, name, mode, chunk_env)
   if mode ~= nil and (type(mode) ~= "string" or not mode:find("t", 1, true)) then
-    raise("PERMISSION_DENIED", "load: only text chunks are allowed (mode 't')")
+    raise("PermissionDenied", "load: only text chunks are allowed (mode 't')")
   end
   if type(chunk) == "string" and chunk:byte(1) == 27 then
-    raise("PERMISSION_DENIED", "load: binary chunks are not allowed")
+    raise("PermissionDenied", "load: binary chunks are not allowed")
   end
   return load_raw(chunk, name, "t", chunk_env or env)
 end
@@ -409,23 +486,115 @@ local function shallow(t)
   return c
 end
 
+
+-- Tables every instance shares (the standard libraries, module tables) reach user code
+-- only as read-only views, and the sandbox's `rawset` refuses them: nothing one instance
+-- does can change what another sees. Views are made once per Lua state, so they cost an
+-- instance nothing.
+local shared_views = setmetatable({}, { __mode = "k" })
+local function readonly(name, tbl, extra)
+  if getmetatable_raw(tbl) ~= nil then return tbl end  -- an object (logger): it guards itself
+  for k, v in next, tbl do
+    if type(v) == "table" and getmetatable_raw(v) == nil then tbl[k] = readonly(name .. "." .. k, v) end
+  end
+  local mt = {
+    __index = tbl,
+    __newindex = function(_, k)
+      raise("PermissionDenied", "'" .. name .. "' is shared and read-only (cannot set field '"
+        .. tostring(k) .. "'); keep your own values in a local table")
+    end,
+    __pairs = function() return next, tbl, nil end,
+    __len = function() return #tbl end,
+    __metatable = "wippy.module",
+  }
+  for k, v in pairs(extra or {}) do mt[k] = v end
+  local view = setmetatable({}, mt)
+  shared_views[view] = true
+  return view
+end
+rt.readonly = readonly
+
+local function sandbox_rawset(t, k, v)
+  if shared_views[t] then
+    raise("PermissionDenied", "rawset: this table is shared by every instance and read-only")
+  end
+  return rawset(t, k, v)
+end
+
+local function sandbox_type(v)
+  local t = type(v)
+  if t == "table" and userdata_mts[getmetatable_raw(v)] then return "userdata" end
+  return t
+end
+
+-- Protected calls in user code hand aborts (CPU budget, memory limit) on.
+local function pass_abort(ok, ...)
+  if not ok and is_abort((...)) then error((...), 0) end
+  return ok, ...
+end
+local function sandbox_pcall(f, ...) return pass_abort(pcall(f, ...)) end
+local function sandbox_xpcall(f, handler, ...)
+  return pass_abort(xpcall(f, function(e)
+    if is_abort(e) then return e end
+    return handler(e)
+  end, ...))
+end
+
+-- String functions take error objects as their text (upstream tests `string.find(err, "x")`).
+local string_api = {}
+for k, v in pairs(string_lib) do string_api[k] = v end
+for _, name in ipairs({ "find", "match", "gmatch", "gsub", "sub", "len", "lower", "upper", "rep", "byte",
+                        "reverse" }) do
+  local f = string_lib[name]
+  string_api[name] = function(s, ...)
+    if getmetatable_raw(s) == Error then s = error_text(s) end
+    return f(s, ...)
+  end
+end
+
+-- go-lua's table extras that upstream code uses.
+local table_api = {}
+for k, v in pairs(table) do table_api[k] = v end
+function table_api.create() return {} end  -- (narr, nhash): sizes are a hint Lua cannot take
+function table_api.getn(t) return #t end
+function table_api.maxn(t)
+  local n = 0
+  for k in next, t do if math.type(k) and k > n then n = k end end
+  return n
+end
+local Frozen = { __metatable = "wippy.immutable" }
+function table_api.make_immutable(t)
+  if type(t) ~= "table" then raise("Invalid", "table.make_immutable expects a table") end
+  if getmetatable_raw(t) ~= nil then return t end
+  local frozen = {}
+  for k, v in next, t do frozen[k] = v end
+  for k in next, frozen do t[k] = nil end
+  return setmetatable(t, {
+    __index = frozen, __len = function() return #frozen end, __pairs = function() return next, frozen, nil end,
+    __newindex = function() raise("PermissionDenied", "table is immutable") end,
+    __metatable = "wippy.immutable",
+  })
+end
+function table_api.is_immutable(t) return getmetatable_raw(t) ~= nil and getmetatable(t) == "wippy.immutable" end
+
 -- Base globals by profile. A profile is how an instance is run: `function`, `process`,
 -- `workflow`. Modules may add globals (`channel`, `process`) with rt.add_global.
 local base = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
-  pcall = pcall, xpcall = xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
-  rawset = rawset, select = select, setmetatable = setmetatable, getmetatable = getmetatable,
-  tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
-  _VERSION = _VERSION, print = lua_print, errors = errors,
-  string = string_lib, table = table, math = math, utf8 = utf8,
-  coroutine = user_coroutine,
-  os = {
+  pcall = sandbox_pcall, xpcall = sandbox_xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
+  rawset = sandbox_rawset, select = select, setmetatable = setmetatable, getmetatable = getmetatable,
+  tonumber = tonumber, tostring = tostring, type = sandbox_type, unpack = unpack,
+  _VERSION = _VERSION, print = lua_print,
+  string = readonly("string", string_api, { __call = function(_, ...) return string_lib(...) end }),
+  table = readonly("table", table_api), math = readonly("math", math), utf8 = readonly("utf8", utf8),
+  coroutine = readonly("coroutine", user_coroutine),
+  os = readonly("os", {
     time = os.time, clock = os.clock, date = os.date, difftime = os.difftime,
     execute = denied("os.execute", "use the exec module"), exit = denied("os.exit"),
     getenv = denied("os.getenv", "use the env module"), remove = denied("os.remove", "use the fs module"),
     rename = denied("os.rename", "use the fs module"), tmpname = denied("os.tmpname", "use the fs module"),
     setlocale = denied("os.setlocale"),
-  },
+  }),
   dofile = denied("dofile", "declare the file as a library.lua entry and list it in `imports:`"),
   loadfile = denied("loadfile", "declare the file as a library.lua entry and list it in `imports:`"),
   collectgarbage = denied("collectgarbage", "memory is managed by the runtime"),
@@ -458,21 +627,21 @@ rt.sorted_pairs = sorted_pairs
 
 local function forbidden(name, instead)
   return function()
-    raise("PERMISSION_DENIED", name .. " is not available in workflows (it would differ on replay); use " .. instead)
+    raise("PermissionDenied", name .. " is not available in workflows (it would differ on replay); use " .. instead)
   end
 end
 do
   local wf = rt.profiles.workflow
   wf.pairs = sorted_pairs
-  wf.os = {
+  wf.os = readonly("os", {
     time = forbidden("os.time", "time.now()"), clock = forbidden("os.clock", "time.now()"),
     date = forbidden("os.date", "time.now():format(...)"), difftime = os.difftime,
-  }
+  })
   local m = {}
   for k, v in pairs(math) do m[k] = v end
   m.random = forbidden("math.random", "uuid.v4() or crypto.random_bytes() (recorded), or an activity")
   m.randomseed = forbidden("math.randomseed", "uuid.v4() or crypto.random_bytes() (recorded)")
-  wf.math = m
+  wf.math = readonly("math", m)
 end
 
 function rt.add_global(name, value, profiles)
@@ -488,22 +657,6 @@ end
 local modules, global_modules = {}, {}
 -- Modules are shared by every instance, so user code gets a read-only view: writing a
 -- field of `funcs` or `process.registry` in one actor must not change it for the others.
-local function readonly(name, tbl)
-  if getmetatable_raw(tbl) ~= nil then return tbl end  -- an object (logger): it guards itself
-  for k, v in next, tbl do
-    if type(v) == "table" and getmetatable_raw(v) == nil then tbl[k] = readonly(name .. "." .. k, v) end
-  end
-  return setmetatable({}, {
-    __index = tbl,
-    __newindex = function(_, k)
-      raise("PERMISSION_DENIED", "module '" .. name .. "' is read-only (cannot set field '" .. tostring(k) .. "')")
-    end,
-    __pairs = function() return next, tbl, nil end,
-    __len = function() return #tbl end,
-    __metatable = "wippy.module",
-  })
-end
-rt.readonly = readonly
 
 -- Register a module; returns the read-only view that `require` (and the global) hand out.
 function rt.add_module(name, tbl, is_global)
@@ -538,7 +691,7 @@ local instantiate
 local function make_require(rec, profile)
   local loaded = {}
   return function(name)
-    if type(name) ~= "string" then raise("INVALID", "require expects a module name string") end
+    if type(name) ~= "string" then raise("Invalid", "require expects a module name string") end
     local hit = loaded[name]
     if hit ~= nil then return hit end
     local target = rec.imports[name]
@@ -548,13 +701,13 @@ local function make_require(rec, profile)
     elseif modules[name] and (rec.allowed[name] or global_modules[name]) then
       value = modules[name]
     elseif modules[name] then
-      raise("PERMISSION_DENIED", string_format(
+      raise("PermissionDenied", string_format(
         "module '%s' is not declared by entry %s: add it to the entry's `modules:` list", name, rec.id))
     elseif rec.allowed[name] then
-      raise("NOT_FOUND", string_format(
+      raise("NotFound", string_format(
         "module '%s' (declared by entry %s) is not available in this runtime", name, rec.id))
     else
-      raise("NOT_FOUND", string_format(
+      raise("NotFound", string_format(
         "unknown module '%s' required by entry %s: declare a module in `modules:` or an entry in `imports:`",
         name, rec.id))
     end
@@ -566,7 +719,7 @@ end
 -- Run an entry's chunk in a fresh environment and return what it returned (its module).
 instantiate = function(id, profile)
   local rec = entries[id]
-  if not rec then raise("NOT_FOUND", "entry " .. tostring(id) .. " is not loaded") end
+  if not rec then raise("NotFound", "entry " .. tostring(id) .. " is not loaded") end
   local mt = rec[profile]
   if not mt then
     -- Protected: through getmetatable(_G) user code could reach and change the shared
@@ -588,7 +741,7 @@ function rt.run_entry(id, profile, args)
   local fn = mod
   if type(mod) == "table" then fn = mod[rec.method] end
   if type(fn) ~= "function" then
-    raise("NOT_FOUND", string_format("entry %s: method '%s' is not a function in the table its source returns",
+    raise("NotFound", string_format("entry %s: method '%s' is not a function in the table its source returns",
       id, tostring(rec.method)))
   end
   return fn(unpack(args, 1, args.n))
@@ -600,11 +753,13 @@ function rt.entry_task(id, profile, args)
 end
 
 -- Copy an entry's results for its caller, turning `nil, err` into an error.
+-- As upstream, a second result that is an error object or a string is an error, whatever
+-- the first is (`return nil, err`, `return false, "why"`).
 function rt.finish_results(...)
   local first, second = ...
-  if first == nil and second ~= nil then
+  if second ~= nil and (type(second) == "string" or is_error(second)) then
     if is_error(second) then return false, copy(second) end
-    return false, new_error("UNKNOWN", tostring(second), nil)
+    return false, new_error("", second, nil)
   end
   local n = select("#", ...)
   local out = { n = n }

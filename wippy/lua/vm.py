@@ -6,7 +6,9 @@ globals table, so sharing the state costs no isolation between instances.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
@@ -27,20 +29,40 @@ def read_lua_source(name: str) -> str:
     return resources.files("wippy.lua").joinpath(name).read_text(encoding="utf-8")
 
 
-class LuaVM:
-    """A sandboxed Lua 5.4 state plus the runtime's internal API (``rt``)."""
+DEFAULT_MAX_MEMORY = 1 << 30  # bytes of Lua heap for the whole runtime (all actors)
 
-    def __init__(self, *, output: Callable[[str], None] | None = None) -> None:
+
+def max_memory_from_env(default: int = DEFAULT_MAX_MEMORY) -> int:
+    """``WIPPY_LUA_MAX_MEMORY`` (bytes, or with a K/M/G suffix; 0: no limit), else ``default``."""
+    raw = os.environ.get("WIPPY_LUA_MAX_MEMORY", "").strip().upper()
+    if not raw:
+        return default
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(raw[-1:], 1)
+    try:
+        return int(float(raw[:-1] if scale > 1 else raw) * scale)
+    except ValueError:
+        raise ValueError(f"WIPPY_LUA_MAX_MEMORY={raw!r} is not a size such as 512M or 2G") from None
+
+
+class LuaVM:
+    """A sandboxed Lua 5.4 state plus the runtime's internal API (``rt``).
+
+    ``max_memory`` bounds the Lua heap of every actor together: past it, the allocation
+    that crosses the limit fails and the actor that made it ends with LimitExceeded."""
+
+    def __init__(self, *, output: Callable[[str], None] | None = None, max_memory: int | None = None) -> None:
+        limit = max_memory_from_env() if max_memory is None else max_memory
         self.lua = lua54.LuaRuntime(
             encoding=None,
             register_eval=False,
             register_builtins=False,
             unpack_returned_tuples=True,
             attribute_filter=_deny_attributes,
+            max_memory=limit or None,
         )
         self._output = output or (lambda line: print(line, file=sys.stdout, flush=True))
         self._load_raw = self.lua.globals().load
-        natives = self.table({b"print": self._print})
+        natives = self.table({b"print": self._print, b"monotonic": time.monotonic})
         prelude = self.load_chunk(read_lua_source("prelude.lua"), PRELUDE_CHUNK)
         self.rt = prelude(natives)
         self.convert = Converter(self)
@@ -101,9 +123,10 @@ class LuaVM:
         self.rt.define(entry_id.encode(), chunk, allowed, imp, method.encode() if method else None)
 
     # Tasks --------------------------------------------------------------------------
-    def new_thread(self, fn: Any, *args: Any) -> Any:
-        """A Lua coroutine that runs ``fn(*args)`` under the runtime's task body."""
-        return self._task_main.coroutine(fn, *args)
+    def new_thread(self, budget: float | None, fn: Any, *args: Any) -> Any:
+        """A Lua coroutine that runs ``fn(*args)`` under the runtime's task body, with a CPU
+        budget per step of ``budget`` seconds (None: the runtime's default; 0: none)."""
+        return self._task_main.coroutine(budget, fn, *args)
 
     def error(self, kind: str, message: str, retryable: bool | None = False) -> Any:
         """A Lua error object."""

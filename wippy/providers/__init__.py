@@ -17,20 +17,50 @@ from wippy.actors.kernel import Kernel
 from wippy.actors.process import Process
 from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import PENDING, Dispatcher, LuaTask
+from wippy.providers._admin import (
+    CancelInput,
+    CommandResult,
+    HistoryEvent,
+    InvalidRequest,
+    ListInput,
+    PendingWork,
+    SignalInput,
+    TerminateInput,
+    Text,
+    Value,
+    WorkflowAdmin,
+    WorkflowDetails,
+    WorkflowHistory,
+    WorkflowRun,
+)
 from wippy.providers._base import HostProvider, ProviderSpec
 from wippy.providers._table import ActorTable
 
 __all__ = [
     "PENDING",
     "ActorTable",
+    "CancelInput",
+    "CommandResult",
     "Dispatcher",
     "ExitResult",
+    "HistoryEvent",
     "HostProvider",
+    "InvalidRequest",
     "Kernel",
+    "ListInput",
     "LuaTask",
+    "PendingWork",
     "Process",
     "ProviderSpec",
+    "SignalInput",
     "SpawnRequest",
+    "TerminateInput",
+    "Text",
+    "Value",
+    "WorkflowAdmin",
+    "WorkflowDetails",
+    "WorkflowHistory",
+    "WorkflowRun",
     "make_pid",
     "parse_pid",
 ]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from wippy.actors.host import Limits
 from wippy.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 from wippy.registry.kinds import HOST, KindSpec
 
@@ -63,6 +64,7 @@ class HostProvider(ABC):
         self.entry = entry
         self.host_id = entry.id
         self.running = False
+        self.limits = Limits.from_entry(entry.data, entry.id)
 
     # Lifecycle -------------------------------------------------------------------------
     @property

@@ -32,7 +32,7 @@ def _is_number(value: object) -> bool:
 
 def _duration(value: object, path: str, report: Report, low: float, exclusive: bool) -> float | None:
     try:
-        seconds = parse_duration(value)  # type: ignore[arg-type]
+        seconds = parse_duration(value)
     except DurationError as exc:
         report(path, str(exc))
         return None

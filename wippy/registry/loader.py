@@ -23,6 +23,9 @@ from wippy.registry.kinds import KINDS, KindSpec, conflict, known_kinds, lookup_
 from wippy.registry.lifecycle import check_dependency_cycles, check_lifecycle
 from wippy.registry.lua_check import LuaChecker
 
+# Kinds `imports:` may name: the chunk's return value is the module (upstream also lets a
+# function.lua entry be imported, which the upstream temporal test app relies on).
+IMPORTABLE = ("library.lua", "function.lua")
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".wippy"}
 _YAML_SUFFIXES = (".yaml", ".yml")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -332,11 +335,12 @@ class _Loader:
             if target is None:
                 if target_id not in self.registry.broken:
                     report(field, f"imports {target_id}, which does not exist")
-            elif target.kind != "library.lua":
-                report(field, f"imports {target_id}, a {target.kind} entry; only library.lua entries can be imported")
+            elif target.kind not in IMPORTABLE:
+                report(field, f"imports {target_id}, a {target.kind} entry; only library.lua and function.lua "
+                              "entries can be imported")
 
     def check_import_cycles(self) -> None:
-        graph = {e.id: [t for t in e.imports.values() if (lib := self.registry.get(t)) and lib.kind == "library.lua"]
+        graph = {e.id: [t for t in e.imports.values() if (lib := self.registry.get(t)) and lib.kind in IMPORTABLE]
                  for e in self.registry if KINDS[e.kind].lua}
         for cycle in find_cycles(graph):
             first = self.registry.entries[cycle[0]]

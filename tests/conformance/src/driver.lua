@@ -156,7 +156,7 @@ function D.stop_workflows()
   assert(process.terminate(pid))
   local ev = next_event("EXIT")
   assert(ev.from == pid and ev.result.value == nil and ev.result.error ~= nil, "terminated with an error")
-  assert(ev.result.error:kind() == "CANCELED", ev.result.error:kind())
+  assert(ev.result.error:kind() == "Canceled", ev.result.error:kind())
 
   -- a workflow that handles CANCEL finishes its cleanup and returns normally
   local key = unique("cancel")

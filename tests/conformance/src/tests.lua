@@ -46,7 +46,7 @@ end
 function T.activity_timeout()
   local key = unique("timeout")
   local out = run("conf:wf_failures", "timeout", key)
-  assert(out.error and out.error.kind == "TIMEOUT", "start_to_close_timeout: " .. tostring(out.error and out.error.kind))
+  assert(out.error and out.error.kind == "Timeout", "start_to_close_timeout: " .. tostring(out.error and out.error.kind))
   assert(hits(key) == 2, "two attempts (maximum_attempts = 2), got " .. hits(key))
   return true
 end
@@ -64,7 +64,7 @@ end
 function T.activity_max_attempts()
   local key = unique("max")
   local out = run("conf:wf_failures", "max_attempts", key)
-  assert(out.error and out.error.kind == "UNAVAILABLE" and out.result == nil, "the last error is returned")
+  assert(out.error and out.error.kind == "Unavailable" and out.result == nil, "the last error is returned")
   assert(hits(key) == 2, "maximum_attempts = 2, got " .. hits(key))
   return true
 end
@@ -72,7 +72,7 @@ end
 function T.activity_non_retryable_type()
   local key = unique("nonretry")
   local out = run("conf:wf_failures", "non_retryable", key)
-  assert(out.error and out.error.kind == "CONFLICT", "the error comes back")
+  assert(out.error and out.error.kind == "Conflict", "the error comes back")
   assert(hits(key) == 1, "non_retryable_error_types: one attempt, got " .. hits(key))
   return true
 end
@@ -80,7 +80,7 @@ end
 function T.activity_crash_is_internal()
   local key = unique("crash")
   local out = run("conf:wf_failures", "crash", key)
-  assert(out.error and out.error.kind == "INTERNAL" and out.error.retryable == false,
+  assert(out.error and out.error.kind == "Internal" and out.error.retryable == false,
     "a runtime crash is INTERNAL, not retryable")
   assert(out.error.message:find("crashed on purpose", 1, true), out.error.message)
   assert(hits(key) == 1, "not retried, got " .. hits(key))
@@ -89,7 +89,7 @@ end
 
 function T.activity_missing_is_not_found()
   local out = run("conf:wf_failures", "missing", unique("missing"))
-  assert(out.error and out.error.kind == "NOT_FOUND" and out.error.retryable == false,
+  assert(out.error and out.error.kind == "NotFound" and out.error.retryable == false,
     "a missing activity is NOT_FOUND, not retryable")
   return true
 end
@@ -117,17 +117,17 @@ function T.children()
   local out = run("conf:wf_parent", key)
   assert(out.exec.doubled == 2 and out.exec.step == key .. ".exec", "workflow.exec")
   local e = out.exec_error
-  assert(e.value == nil and e.error.kind == "NOT_FOUND" and e.error.retryable == false, "workflow.exec error kind")
+  assert(e.value == nil and e.error.kind == "NotFound" and e.error.retryable == false, "workflow.exec error kind")
   assert(e.error.message:find("no such order 2", 1, true), e.error.message)
   assert(out.process_exec.doubled == 6, "process.exec of a child")
   local pe = out.process_exec_error
-  assert(pe.value == nil and pe.error.kind == "NOT_FOUND" and pe.error.message:find("no such order 9", 1, true),
+  assert(pe.value == nil and pe.error.kind == "NotFound" and pe.error.message:find("no such order 9", 1, true),
     "process.exec error")
   assert(out.spawn.kind == process.event.EXIT and out.spawn.from_child and out.spawn.value.doubled == 8 and out.spawn.error == nil,
     "process.spawn: EXIT with result.value")
   local se = out.spawn_error
   assert(se.kind == process.event.EXIT and se.from_child and se.value == nil, "spawn_monitored of a failing child")
-  assert(se.error.kind == "NOT_FOUND" and se.error.retryable == false and se.error.message:find("no such order 5", 1, true),
+  assert(se.error.kind == "NotFound" and se.error.retryable == false and se.error.message:find("no such order 5", 1, true),
     "EXIT result.error has kind, retryable, message")
   for _, suffix in ipairs({ ".exec", ".exec_fail", ".process_exec", ".spawn", ".spawn_fail" }) do
     assert(hits(key .. suffix) == 1, "child step " .. suffix .. " ran once")
@@ -139,7 +139,7 @@ function T.process_exec_from_function()
   local out = run("conf:wf_child", { n = 21, key = unique("fexec") })
   assert(out.doubled == 42)
   local none, err = process.exec("conf:wf_child", WORKER, { n = 1, fail = true, key = unique("fexec") })
-  assert(none == nil and err:kind() == "NOT_FOUND" and err:retryable() == false, tostring(err))
+  assert(none == nil and err:kind() == "NotFound" and err:retryable() == false, tostring(err))
   return true
 end
 

@@ -13,7 +13,7 @@ function scenarios.monitor_exit()
   pid = process.spawn_monitored("suite:echo", "suite:host")
   process.send(pid, "crash")
   ev = events:receive()
-  assert(ev.result.error:kind() == "CONFLICT", "crash is an error")
+  assert(ev.result.error:kind() == "Conflict", "crash is an error")
   return true
 end
 

@@ -5,7 +5,7 @@ local function main()
     local msg = inbox:receive()
     local topic = msg:topic()
     if topic == "stop" then return "stopped" end
-    if topic == "crash" then error(errors.new({ kind = "CONFLICT", message = "echo crashed" })) end
+    if topic == "crash" then error(errors.new({ kind = "Conflict", message = "echo crashed" })) end
     process.send(msg:from(), topic, msg:payload():data())
   end
 end

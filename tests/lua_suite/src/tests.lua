@@ -9,7 +9,7 @@ function T.spawn_and_send()
   assert(pid:match("^{suite:host|.+}$"), pid)
   assert(process.send(pid, "stop") == true)
   local ok, send_err = process.send(pid, "@inbox", 1)
-  assert(ok == nil and send_err:kind() == "INVALID")
+  assert(ok == nil and send_err:kind() == "Invalid")
   return value
 end
 
@@ -35,10 +35,10 @@ function T.names()
   local pid = process.with_name("suite-echo"):spawn("suite:echo", "suite:host")
   assert(process.registry.lookup("suite-echo") == pid)
   local _, err = process.with_name("suite-echo"):spawn("suite:echo", "suite:host")
-  assert(err:kind() == "ALREADY_EXISTS", tostring(err))
+  assert(err:kind() == "AlreadyExists", tostring(err))
   assert(process.terminate("suite-echo") == true)
   local gone, lookup_err = process.registry.lookup("suite-echo")
-  assert(gone == nil and lookup_err:kind() == "NOT_FOUND")
+  assert(gone == nil and lookup_err:kind() == "NotFound")
   return true
 end
 

@@ -40,7 +40,10 @@ class Timer:
         self.deadline = loop.time() + max(ns, 0) / NS
         self.handle = loop.call_at(self.deadline, self._run)
         if self.key is None:
-            self.key = self.actor.on_close(self.cancel)
+            self.key = self.actor.on_close(self._release_by_owner)
+
+    def _release_by_owner(self) -> None:
+        self.cancel()
 
     def _run(self) -> None:
         self.handle = None

@@ -9,7 +9,7 @@ the clock: that stays behind the module's commands so it can be recorded and rep
 from __future__ import annotations
 
 import time as _clock
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -431,36 +431,36 @@ class _Parsed:
 
 # Each element parser reads its element from the front of ``v`` and returns the rest;
 # it raises _Bad when ``v`` does not match, or ParseError for a value out of range.
-_Element = Callable[[_Parsed, str, str, int, list[tuple[str, str, int]], int], str]
+_Element = Callable[[_Parsed, str, str, int, Sequence[tuple[str, str, Any]], int], str]
 
 
-def _p_year4(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_year4(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     if not all(_isd(v, k) for k in range(4)):
         raise _Bad
     p.year = int(v[:4])
     return v[4:]
 
 
-def _p_year2(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_year2(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     year, v = _num(v, True)
     p.year = year + (1900 if year >= 69 else 2000)
     return v
 
 
-def _p_month_name(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_month_name(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     month, v = _lookup(MONTHS, v, kind == "Jan")
     p.month = month + 1
     return v
 
 
-def _p_weekday(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_weekday(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     return _lookup(DAYS, v, kind == "Mon")[1]
 
 
 def _bounded(field: str, low: int, high: int, padded: tuple[str, ...], what: str | None = None) -> _Element:
     """An element that reads a 1-2 digit number into ``field`` and checks its range."""
 
-    def parse(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+    def parse(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
         n, v = _num(v, kind in padded)
         if not low <= n <= high:
             raise p.out_of_range(what or field)
@@ -470,14 +470,14 @@ def _bounded(field: str, low: int, high: int, padded: tuple[str, ...], what: str
     return parse
 
 
-def _p_day(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_day(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     if kind == "_2" and v[:1] == " ":
         v = v[1:]
     p.day, v = _num(v, kind == "02")
     return v
 
 
-def _p_yday(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_yday(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     if kind == "__2":
         v = v[2:] if v[:2] == "  " else v[1:] if v[:1] == " " else v
     p.yday, v = _num3(v, kind == "002")
@@ -486,7 +486,7 @@ def _p_yday(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str
     return v
 
 
-def _p_second(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_second(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     p.second, v = _num(v, kind == "05")
     if p.second > 59:
         raise p.out_of_range("second")
@@ -497,7 +497,7 @@ def _p_second(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, s
     return v
 
 
-def _p_ampm(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_ampm(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     word = v[:2]
     if word not in (("AM", "PM") if kind == "PM" else ("am", "pm")):
         raise _Bad
@@ -505,7 +505,7 @@ def _p_ampm(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str
     return v[2:]
 
 
-def _p_zone_name(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_zone_name(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     if v[:3] == "UTC":
         p.utc = True
         return v[3:]
@@ -516,7 +516,7 @@ def _p_zone_name(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str
     return v[n:]
 
 
-def _p_frac_fixed(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_frac_fixed(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     n = 1 + extra
     if len(v) < n or v[0] not in ".," or not all(_isd(v, k) for k in range(1, n)):
         raise _Bad
@@ -524,7 +524,7 @@ def _p_frac_fixed(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[st
     return v[n:]
 
 
-def _p_frac_any(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_frac_any(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     n = _frac_len(v)
     if n:
         p.nsec = _nanos(v[1:n])
@@ -532,7 +532,7 @@ def _p_frac_any(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str,
     return v
 
 
-def _p_offset(p: _Parsed, v: str, kind: str, extra: int, toks: list[tuple[str, str, int]], i: int) -> str:
+def _p_offset(p: _Parsed, v: str, kind: str, extra: int, toks: Sequence[tuple[str, str, Any]], i: int) -> str:
     if kind[0] == "Z" and v[:1] == "Z":
         p.utc = True
         return v[1:]

@@ -5,7 +5,7 @@ local new_error, type = rt.new_error, type
 local M = {}
 
 local function not_string(fn, v)
-  return nil, new_error("INVALID", "base64." .. fn .. ": string expected, got " .. type(v), false)
+  return nil, new_error("Invalid", "base64." .. fn .. ": string expected, got " .. type(v), false)
 end
 
 function M.encode(data)

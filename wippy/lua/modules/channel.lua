@@ -22,7 +22,7 @@ rt.wrap_channel = wrap
 
 local function check(ch, method)
   if getmetatable_raw(ch) ~= ChannelMT then
-    raise("INVALID", "channel:" .. method .. " must be called on a channel (use ch:" .. method .. "(...))")
+    raise("Invalid", "channel:" .. method .. " must be called on a channel (use ch:" .. method .. "(...))")
   end
   return ch._h
 end
@@ -32,7 +32,7 @@ local M = {}
 function M.new(size)
   if size == nil then size = 0 end
   if math_type(size) ~= "integer" or size < 0 then
-    raise("INVALID", "channel.new: size must be a non-negative integer")
+    raise("Invalid", "channel.new: size must be a non-negative integer")
   end
   return wrap(call("chan.new", size))
 end
@@ -63,7 +63,7 @@ end
 -- or nil, false on timeout.
 function Channel:receive_timeout(d)
   local h = check(self, "receive_timeout")
-  if not rt.need_duration then raise("INTERNAL", "channel:receive_timeout needs the time module") end
+  if not rt.need_duration then raise("Internal", "channel:receive_timeout needs the time module") end
   local timer, tch = call("time.timer", rt.need_duration("channel:receive_timeout", 1, d))
   local index, value, ok = call("chan.select", false, "recv", h, nil, "recv", tch, nil)
   call("time.stop", timer)
@@ -98,20 +98,20 @@ end
 
 function M.select(cases)
   if type(cases) ~= "table" then
-    raise("INVALID", "channel.select expects a table of cases")
+    raise("Invalid", "channel.select expects a table of cases")
   end
   local flat, n = {}, 0
   local count = #cases
   for i = 1, count do
     local c = cases[i]
     if type(c) ~= "table" or (c._case ~= "recv" and c._case ~= "send") or getmetatable_raw(c.channel) ~= ChannelMT then
-      raise("INVALID", "channel.select: case #" .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))")
+      raise("Invalid", "channel.select: case #" .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))")
     end
     flat[n + 1], flat[n + 2], flat[n + 3] = c._case, c.channel._h, c.value
     n = n + 3
   end
   if count == 0 and not cases.default then
-    raise("INVALID", "channel.select: no cases and no default would block forever")
+    raise("Invalid", "channel.select: no cases and no default would block forever")
   end
   local index, value, ok = call("chan.select", cases.default and true or false, table.unpack(flat, 1, n))
   if index == 0 then return { default = true, ok = true } end

@@ -11,11 +11,11 @@ local DEFAULT_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 local M = {}
 
 local function invalid(message)
-  return nil, new_error("INVALID", message, false)
+  return nil, new_error("Invalid", message, false)
 end
 
 local function internal(message)
-  return nil, new_error("INTERNAL", message, false)
+  return nil, new_error("Internal", message, false)
 end
 
 -- An integer argument (a float with an integral value counts), or nil.
@@ -116,11 +116,11 @@ local jwt_algs = { HS256 = true, HS384 = true, HS512 = true }
 local function check_alg(fn, alg)
   if alg == nil then return "HS256" end
   if alg == "RS256" then
-    return nil, new_error("INVALID", fn .. ": RS256 is not supported by this runtime " ..
+    return nil, new_error("Invalid", fn .. ": RS256 is not supported by this runtime " ..
       "(RSA needs the third-party `cryptography` package); use HS256, HS384 or HS512", false)
   end
   if type(alg) ~= "string" or not jwt_algs[alg] then
-    return nil, new_error("INVALID", fn .. ": unsupported algorithm " .. tostring(alg) ..
+    return nil, new_error("Invalid", fn .. ": unsupported algorithm " .. tostring(alg) ..
       " (use HS256, HS384 or HS512)", false)
   end
   return alg
@@ -205,7 +205,7 @@ end
 -- True when the strings are equal, in time that does not depend on where they differ.
 function M.constant_time_compare(a, b)
   if type(a) ~= "string" or type(b) ~= "string" then
-    raise("INVALID", "crypto.constant_time_compare: both arguments must be strings, got " ..
+    raise("Invalid", "crypto.constant_time_compare: both arguments must be strings, got " ..
       type(a) .. " and " .. type(b))
   end
   return natives.compare(a, b)

@@ -6,7 +6,7 @@ local M = {}
 
 function M.get(key)
   if type(key) ~= "string" or key == "" then
-    return nil, rt.new_error("INVALID", "ctx.get: key must be a non-empty string", false)
+    return nil, rt.new_error("Invalid", "ctx.get: key must be a non-empty string", false)
   end
   return call("ctx.get", key)
 end

@@ -39,7 +39,7 @@ function M.new() return setmetatable({}, ExecutorMT) end
 
 local function check_exec(self, method)
   if getmetatable_raw(self) ~= ExecutorMT then
-    raise("INVALID", "executor:" .. method .. " must be called with ':' on an executor from funcs.new()")
+    raise("Invalid", "executor:" .. method .. " must be called with ':' on an executor from funcs.new()")
   end
 end
 
@@ -53,7 +53,7 @@ end
 function Executor:with_context(values)
   check_exec(self, "with_context")
   if type(values) ~= "table" then
-    return nil, rt.new_error("INVALID", "with_context expects a table of values", false)
+    return nil, rt.new_error("Invalid", "with_context expects a table of values", false)
   end
   return setmetatable({ _ctx = merged(self._ctx, copy(values, "context")), _opts = self._opts }, ExecutorMT)
 end
@@ -61,18 +61,21 @@ end
 function Executor:with_options(options)
   check_exec(self, "with_options")
   if type(options) ~= "table" then
-    return nil, rt.new_error("INVALID", "with_options expects a table of options", false)
+    return nil, rt.new_error("Invalid", "with_options expects a table of options", false)
   end
   return setmetatable({ _ctx = self._ctx, _opts = merged(self._opts, copy(options, "options")) }, ExecutorMT)
 end
 
-local function unsupported(what)
-  return function(self)
-    return nil, rt.new_error("PERMISSION_DENIED", what .. " is not supported by this runtime (no security module)", false)
+-- The security actor and scope travel in the context (see the security module).
+local function with_security(kind)
+  return function(self, value)
+    check_exec(self, "with_" .. kind)
+    local data = rt.security_data(kind, value)
+    return setmetatable({ _ctx = merged(self._ctx, { ["@" .. kind] = data }), _opts = self._opts }, ExecutorMT)
   end
 end
-Executor.with_actor = unsupported("executor:with_actor")
-Executor.with_scope = unsupported("executor:with_scope")
+Executor.with_actor = with_security("actor")
+Executor.with_scope = with_security("scope")
 
 function Executor:call(target, ...)
   check_exec(self, "call")
@@ -86,7 +89,7 @@ end
 
 local function check_future(self, method)
   if getmetatable_raw(self) ~= FutureMT then
-    raise("INVALID", "future:" .. method .. " must be called with ':' on a future")
+    raise("Invalid", "future:" .. method .. " must be called with ':' on a future")
   end
   return self._h
 end
@@ -115,7 +118,7 @@ end
 function Future:error()
   local state, value = call("future.state", check_future(self, "error"))
   if state == "error" or state == "canceled" then
-    return rt.new_error("INTERNAL", value:message(), false, nil, nil, value), true
+    return rt.new_error("Internal", value:message(), false, nil, nil, value), true
   end
   return nil, false
 end

@@ -150,7 +150,7 @@ function M.encode(value)
   local ok, err = pcall(encode_value, value, "value", 1, {}, out)
   if ok then return concat(out), nil end
   if getmetatable_raw(err) ~= Fail then error(err, 0) end
-  return nil, new_error("INTERNAL", "json.encode: " .. err.message, false, { operation = "encode" })
+  return nil, new_error("Internal", "json.encode: " .. err.message, false, { operation = "encode" })
 end
 
 ---------------------------------------------------------------------------------------
@@ -331,18 +331,18 @@ end
 -- integers that fit in 64 bits stay integers.
 function M.decode(str)
   if type(str) ~= "string" then
-    return nil, new_error("INVALID", "json.decode: string expected, got " .. type(str), false,
+    return nil, new_error("Invalid", "json.decode: string expected, got " .. type(str), false,
       { operation = "decode" })
   end
   if str == "" then
-    return nil, new_error("INVALID", "json.decode: empty string is not valid JSON", false, { operation = "decode" })
+    return nil, new_error("Invalid", "json.decode: empty string is not valid JSON", false, { operation = "decode" })
   end
   local ok, v = pcall(decode_document, str)
   if ok then return v, nil end
   if getmetatable_raw(v) ~= Fail then error(v, 0) end
   local pos = v.pos or (#str + 1)
   local line, column = position(str, pos)
-  return nil, new_error("INTERNAL",
+  return nil, new_error("Internal",
     format("json.decode: %s at line %d, column %d (byte %d)", v.message, line, column, pos), false,
     { operation = "decode", line = line, column = column, offset = pos })
 end
@@ -351,9 +351,10 @@ end
 -- Schema validation (Python side)
 ---------------------------------------------------------------------------------------
 local function check_schema(fn, schema)
+  if schema == nil then return new_error("Invalid", "json." .. fn .. ": schema is required", false) end
   local t = type(schema)
   if t ~= "table" and t ~= "string" and t ~= "boolean" then
-    return new_error("INVALID", "json." .. fn .. ": schema must be a table or a JSON string, got " .. t, false)
+    return new_error("Invalid", "json." .. fn .. ": schema must be a table or a JSON string, got " .. t, false)
   end
 end
 
@@ -361,6 +362,9 @@ end
 function M.validate(schema, data)
   local err = check_schema("validate", schema)
   if err then return false, err end
+  if data == nil then  -- as upstream: nothing to validate is an error, not a schema mismatch
+    return false, new_error("Invalid", "json.validate: data is required", false)
+  end
   return natives.validate(schema, data)
 end
 
@@ -369,7 +373,7 @@ function M.validate_string(schema, json_str)
   local err = check_schema("validate_string", schema)
   if err then return false, err end
   if type(json_str) ~= "string" then
-    return false, new_error("INVALID", "json.validate_string: JSON text must be a string, got " .. type(json_str), false)
+    return false, new_error("Invalid", "json.validate_string: JSON text must be a string, got " .. type(json_str), false)
   end
   return natives.validate_string(schema, json_str)
 end

@@ -356,7 +356,7 @@ def _numeric(s: dict[str, Any], v: Any, path: str) -> Iterator[str]:
     if _is_number(xhi) and v >= xhi:
         yield f"{path}: must be < {xhi}, got {v}"
     step = s.get("multipleOf")
-    if _is_number(step) and step > 0:
+    if step is not None and _is_number(step) and step > 0:
         q = v / step
         if not (math.isfinite(q) and abs(q - round(q)) < 1e-9):
             yield f"{path}: must be a multiple of {step}, got {v}"

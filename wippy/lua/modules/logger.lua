@@ -6,7 +6,7 @@ local raise = rt.raise
 local type, tostring, setmetatable, next, pairs = type, tostring, setmetatable, next, pairs
 local getmetatable_raw = debug.getmetatable
 
-local Logger = { __name = "wippy.logger", __metatable = "wippy.logger" }
+local Logger = rt.userdata({ __name = "wippy.logger", __metatable = "wippy.logger" })
 Logger.__index = Logger
 
 local LEVELS = { debug = 10, info = 20, warn = 30, error = 40 }
@@ -31,10 +31,10 @@ local function log_at(method)
     if mt == "number" then
       message = tostring(message)
     elseif mt ~= "string" then
-      raise("INVALID", "logger:" .. method .. ": message must be a string, got " .. mt)
+      raise("Invalid", "logger:" .. method .. ": message must be a string, got " .. mt)
     end
     if fields ~= nil and type(fields) ~= "table" then
-      raise("INVALID", "logger:" .. method .. ": fields must be a table, got " .. type(fields))
+      raise("Invalid", "logger:" .. method .. ": fields must be a table, got " .. type(fields))
     end
     natives.log(level, self._name, message, self._fields, fields)
   end
@@ -45,7 +45,7 @@ for method in pairs(LEVELS) do Logger[method] = log_at(method) end
 -- A child logger that adds `fields` to every message (its own fields win over the parent's).
 function Logger.with(...)
   local self, fields = split(...)
-  if type(fields) ~= "table" then raise("INVALID", "logger:with: fields must be a table, got " .. type(fields)) end
+  if type(fields) ~= "table" then raise("Invalid", "logger:with: fields must be a table, got " .. type(fields)) end
   local merged = {}
   if self._fields then for k, v in next, self._fields do merged[k] = v end end
   for k, v in next, fields do merged[k] = v end
@@ -55,8 +55,8 @@ end
 -- A child logger whose name is appended to the parent's ("auth", then "auth.db").
 function Logger.named(...)
   local self, name = split(...)
-  if type(name) ~= "string" then raise("INVALID", "logger:named: name must be a string, got " .. type(name)) end
-  if name == "" then raise("INVALID", "logger:named: name cannot be empty") end
+  if type(name) ~= "string" then raise("Invalid", "logger:named: name must be a string, got " .. type(name)) end
+  if name == "" then raise("Invalid", "logger:named: name cannot be empty") end
   return new_logger(self._name == "" and name or (self._name .. "." .. name), self._fields)
 end
 

@@ -19,7 +19,7 @@ function MessageMethods:payload() return self._p end
 
 -- Methods first; any other field reads the payload's data (`msg.approved` for a message
 -- whose payload is a table with `approved`), which upstream leaves nil.
-local Message = { __name = "wippy.message", __metatable = "wippy.message" }
+local Message = rt.userdata({ __name = "wippy.message", __metatable = "wippy.message" })
 function Message.__index(m, k)
   local method = MessageMethods[k]
   if method ~= nil then return method end
@@ -44,7 +44,7 @@ function rt.make_event(fields, has_result, value, err)
   return fields
 end
 
-local function invalid(message) return nil, new_error("INVALID", message, false) end
+local function invalid(message) return nil, new_error("Invalid", message, false) end
 
 local function check_dest(dest, fn)
   if type(dest) ~= "string" or dest == "" then
@@ -90,9 +90,9 @@ local function unwrap_message(m) return m._p._v end
 
 function P.listen(topic, options)
   local bad = check_topic(topic, "listen")
-  if bad then raise("INVALID", bad) end
+  if bad then raise("Invalid", bad) end
   if options ~= nil and type(options) ~= "table" then
-    raise("INVALID", "process.listen: options must be a table like {message = true}")
+    raise("Invalid", "process.listen: options must be a table like {message = true}")
   end
   local as_message = options ~= nil and options.message == true
   local ch = rt.wrap_channel(call("process.listen", topic))
@@ -102,7 +102,7 @@ end
 
 function P.unlisten(ch)
   if getmetatable_raw(ch) ~= rt.Channel then
-    raise("INVALID", "process.unlisten expects a channel returned by process.listen")
+    raise("Invalid", "process.unlisten expects a channel returned by process.listen")
   end
   return call("process.unlisten", ch._h)
 end
@@ -150,14 +150,14 @@ function P.set_options(options)
 end
 
 function P.upgrade(id, ...)
-  if id ~= nil and type(id) ~= "string" then raise("INVALID", "process.upgrade: id must be an entry ID or nil") end
+  if id ~= nil and type(id) ~= "string" then raise("Invalid", "process.upgrade: id must be an entry ID or nil") end
   return call("process.upgrade", id, copy_args(...))
 end
 
 ---------------------------------------------------------------------------------------
 -- Spawning: module functions and the immutable spawner builder
 ---------------------------------------------------------------------------------------
-local Spawner = { __name = "wippy.spawner", __metatable = "wippy.spawner" }
+local Spawner = rt.userdata({ __name = "wippy.spawner", __metatable = "wippy.spawner" })
 Spawner.__index = Spawner
 
 local function derive(base, field, value)
@@ -175,32 +175,32 @@ end
 
 local function check_spawner(self, method)
   if getmetatable_raw(self) ~= Spawner then
-    raise("INVALID", "spawner:" .. method .. " must be called with ':' on a spawner (process.with_context/with_options/...)")
+    raise("Invalid", "spawner:" .. method .. " must be called with ':' on a spawner (process.with_context/with_options/...)")
   end
 end
 
 function Spawner:with_context(values)
   check_spawner(self, "with_context")
-  if type(values) ~= "table" then raise("INVALID", "with_context expects a table of values") end
+  if type(values) ~= "table" then raise("Invalid", "with_context expects a table of values") end
   return derive(self, "_ctx", merged(self._ctx, copy(values, "context")))
 end
 
 function Spawner:with_options(options)
   check_spawner(self, "with_options")
-  if type(options) ~= "table" then raise("INVALID", "with_options expects a table of options") end
+  if type(options) ~= "table" then raise("Invalid", "with_options expects a table of options") end
   return derive(self, "_opts", merged(self._opts, copy(options, "options")))
 end
 
 function Spawner:with_name(name)
   check_spawner(self, "with_name")
-  if type(name) ~= "string" or name == "" then raise("INVALID", "with_name expects a non-empty string") end
+  if type(name) ~= "string" or name == "" then raise("Invalid", "with_name expects a non-empty string") end
   return derive(self, "_name", name)
 end
 
 function Spawner:with_message(topic, ...)
   check_spawner(self, "with_message")
   local bad = check_topic(topic, "with_message")
-  if bad then raise("INVALID", bad) end
+  if bad then raise("Invalid", bad) end
   local ok, payload = message_payload(...)
   if not ok then error(payload, 0) end
   local msgs = {}
@@ -209,11 +209,15 @@ function Spawner:with_message(topic, ...)
   return derive(self, "_msgs", msgs)
 end
 
-local function unsupported(what)
-  return function() raise("PERMISSION_DENIED", what .. " is not supported by this runtime (no security module)") end
+-- The security actor and scope travel in the context (see the security module).
+local function with_security(kind)
+  return function(self, value)
+    check_spawner(self, "with_" .. kind)
+    return derive(self, "_ctx", merged(self._ctx, { ["@" .. kind] = rt.security_data(kind, value) }))
+  end
 end
-Spawner.with_actor = unsupported("spawner:with_actor")
-Spawner.with_scope = unsupported("spawner:with_scope")
+Spawner.with_actor = with_security("actor")
+Spawner.with_scope = with_security("scope")
 
 local MONITOR, LINK = 1, 2
 
@@ -252,6 +256,8 @@ function P.with_context(values) return plain:with_context(values) end
 function P.with_options(options) return plain:with_options(options) end
 function P.with_name(name) return plain:with_name(name) end
 function P.with_message(topic, ...) return plain:with_message(topic, ...) end
+function P.with_actor(actor) return plain:with_actor(actor) end
+function P.with_scope(scope) return plain:with_scope(scope) end
 
 ---------------------------------------------------------------------------------------
 -- Name registry (LOCAL scope; cluster scopes need a cluster)

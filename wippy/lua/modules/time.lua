@@ -15,19 +15,19 @@ local n_fields, n_format, n_parse = natives.fields, natives.format, natives.pars
 local NS = 1000000000
 local ZERO_UNIX = -62135596800  -- 0001-01-01T00:00:00Z, Go's zero Time
 
-local Duration = { __name = "wippy.duration", __metatable = "wippy.duration" }
+local Duration = rt.userdata({ __name = "wippy.duration", __metatable = "wippy.duration" })
 Duration.__index = Duration
-local Time = { __name = "wippy.time", __metatable = "wippy.time" }
+local Time = rt.userdata({ __name = "wippy.time", __metatable = "wippy.time" })
 Time.__index = Time
-local Location = { __name = "wippy.location", __metatable = "wippy.location" }
+local Location = rt.userdata({ __name = "wippy.location", __metatable = "wippy.location" })
 Location.__index = Location
 rt.register_value_type("duration", Duration)
 rt.register_value_type("time", Time)
 rt.register_value_type("location", Location)
 
-local Timer = { __name = "wippy.timer", __metatable = "wippy.timer" }
+local Timer = rt.userdata({ __name = "wippy.timer", __metatable = "wippy.timer" })
 Timer.__index = Timer
-local Ticker = { __name = "wippy.ticker", __metatable = "wippy.ticker" }
+local Ticker = rt.userdata({ __name = "wippy.ticker", __metatable = "wippy.ticker" })
 Ticker.__index = Ticker
 
 local function new_duration(ns) return setmetatable({ ns = ns }, Duration) end
@@ -68,7 +68,7 @@ end
 
 local function need_duration(fn, n, v)
   local ns, why = duration_ns(v)
-  if ns == nil then raise("INVALID", bad(fn, n, "duration", why)) end
+  if ns == nil then raise("Invalid", bad(fn, n, "duration", why)) end
   return ns
 end
 
@@ -76,32 +76,32 @@ rt.need_duration = need_duration  -- for other modules (channel:receive_timeout)
 
 local function need_int(fn, n, name, v)
   local i = type(v) == "number" and tointeger(v)
-  if not i then raise("INVALID", bad(fn, n, name, "expected an integer, got " .. describe(v))) end
+  if not i then raise("Invalid", bad(fn, n, name, "expected an integer, got " .. describe(v))) end
   return i
 end
 
 local function need_location(fn, n, v)
   if getmetatable_raw(v) ~= Location then
-    raise("INVALID", bad(fn, n, "location",
+    raise("Invalid", bad(fn, n, "location",
       "expected a Location (time.utc, time.localtz, time.load_location or time.fixed_zone), got " .. describe(v)))
   end
   return v
 end
 
 local function need_string(fn, n, name, v)
-  if type(v) ~= "string" then raise("INVALID", bad(fn, n, name, "expected a string, got " .. describe(v))) end
+  if type(v) ~= "string" then raise("Invalid", bad(fn, n, name, "expected a string, got " .. describe(v))) end
   return v
 end
 
 local function check(self, mt, method)
   if getmetatable_raw(self) ~= mt then
-    raise("INVALID", string_format("%s:%s must be called with ':' on a %s", type_names[mt], method, type_names[mt]))
+    raise("Invalid", string_format("%s:%s must be called with ':' on a %s", type_names[mt], method, type_names[mt]))
   end
   return self
 end
 
 local function need_time(fn, n, v)
-  if getmetatable_raw(v) ~= Time then raise("INVALID", bad(fn, n, "time", "expected a Time, got " .. describe(v))) end
+  if getmetatable_raw(v) ~= Time then raise("Invalid", bad(fn, n, "time", "expected a Time, got " .. describe(v))) end
   return v
 end
 
@@ -134,7 +134,7 @@ Duration.__sub = function(a, b) return new_duration(need_duration("Duration -", 
 Duration.__unm = function(a) return new_duration(-a.ns) end
 Duration.__mul = function(a, b)
   if getmetatable_raw(a) ~= Duration then a, b = b, a end
-  if type(b) ~= "number" then raise("INVALID", bad("Duration *", 2, "factor", "expected a number, got " .. describe(b))) end
+  if type(b) ~= "number" then raise("Invalid", bad("Duration *", 2, "factor", "expected a number, got " .. describe(b))) end
   return new_duration(need_duration("Duration *", 1, a.ns * b))
 end
 
@@ -184,7 +184,7 @@ function Time:add_date(years, months, days)
   local m = need_int("Time:add_date", 2, "months", months)
   local d = need_int("Time:add_date", 3, "days", days)
   local sec, nsec = natives.add_date(self.sec, self.nsec, self.zone, self.offset, y, m, d)
-  if sec == nil then raise("INVALID", "Time:add_date: " .. nsec) end
+  if sec == nil then raise("Invalid", "Time:add_date: " .. nsec) end
   return new_time(sec, nsec, self.zone, self.offset)
 end
 
@@ -243,7 +243,7 @@ local function rounder(name, up)
   return function(self, d)
     check(self, Time, name)
     if getmetatable_raw(d) ~= Duration then
-      raise("INVALID", bad("Time:" .. name, 1, "duration",
+      raise("Invalid", bad("Time:" .. name, 1, "duration",
         "expected a Duration (from time.parse_duration), got " .. describe(d)))
     end
     local sec, nsec = natives.round(self.sec, self.nsec, d.ns, up)
@@ -276,9 +276,9 @@ end
 ---------------------------------------------------------------------------------------
 local function positive(fn, v)  -- ns, or nil + error for the `X, error` constructors
   local ns, why = duration_ns(v)
-  if ns == nil then return nil, new_error("INVALID", bad(fn, 1, "duration", why), false) end
+  if ns == nil then return nil, new_error("Invalid", bad(fn, 1, "duration", why), false) end
   if ns <= 0 then
-    return nil, new_error("INVALID", bad(fn, 1, "duration", "must be positive, got " .. n_duration_string(ns)), false)
+    return nil, new_error("Invalid", bad(fn, 1, "duration", "must be positive, got " .. n_duration_string(ns)), false)
   end
   return ns
 end
@@ -289,7 +289,7 @@ function Timer:stop() return call("time.stop", check(self, Timer, "stop")._h) en
 function Timer:reset(d)
   check(self, Timer, "reset")
   local ns = need_duration("Timer:reset", 1, d)
-  if ns <= 0 then raise("INVALID", bad("Timer:reset", 1, "duration", "must be positive, got " .. n_duration_string(ns))) end
+  if ns <= 0 then raise("Invalid", bad("Timer:reset", 1, "duration", "must be positive, got " .. n_duration_string(ns))) end
   return call("time.reset", self._h, ns)
 end
 
@@ -336,7 +336,7 @@ function M.date(year, month, day, hour, min, sec, nsec, loc)
     need_int(fn, 7, "nanosecond", nsec) }
   if loc == nil then loc = LOCAL else need_location(fn, 8, loc) end
   local s, n = natives.date(args[1], args[2], args[3], args[4], args[5], args[6], args[7], loc.name, loc.offset)
-  if s == nil then raise("INVALID", fn .. ": " .. n) end
+  if s == nil then raise("Invalid", fn .. ": " .. n) end
   return new_time(s, n, loc.name, loc.offset)
 end
 
@@ -350,27 +350,27 @@ function M.parse(layout, value, loc)
   if type(layout) ~= "string" or type(value) ~= "string" then
     local n, name, v = 1, "layout", layout
     if type(layout) == "string" then n, name, v = 2, "value", value end
-    return nil, new_error("INVALID", bad("time.parse", n, name, "expected a string, got " .. describe(v)), false)
+    return nil, new_error("Invalid", bad("time.parse", n, name, "expected a string, got " .. describe(v)), false)
   end
   if loc ~= nil and getmetatable_raw(loc) ~= Location then
-    return nil, new_error("INVALID", bad("time.parse", 3, "location", "expected a Location, got " .. describe(loc)), false)
+    return nil, new_error("Invalid", bad("time.parse", 3, "location", "expected a Location, got " .. describe(loc)), false)
   end
   local explicit = loc ~= nil
   loc = loc or UTC
   local sec, nsec, zone, offset = n_parse(layout, value, loc.name, loc.offset, explicit)
-  if sec == nil then return nil, new_error("INVALID", "time.parse: " .. nsec, false) end
+  if sec == nil then return nil, new_error("Invalid", "time.parse: " .. nsec, false) end
   return new_time(sec, nsec, zone, offset)
 end
 
 function M.parse_duration(value)
   local ns, why = duration_ns(value)
-  if ns == nil then return nil, new_error("INVALID", "time.parse_duration: " .. why, false) end
+  if ns == nil then return nil, new_error("Invalid", "time.parse_duration: " .. why, false) end
   return new_duration(ns)
 end
 
 function M.load_location(name)
   if type(name) ~= "string" then
-    return nil, new_error("INVALID", bad("time.load_location", 1, "name", "expected a string, got " .. describe(name)), false)
+    return nil, new_error("Invalid", bad("time.load_location", 1, "name", "expected a string, got " .. describe(name)), false)
   end
   local kind, why = natives.check_zone(name)
   if kind then return nil, new_error(kind, "time.load_location: " .. why, false) end
@@ -390,7 +390,7 @@ end
 
 function M.after(d)
   local ns, why = duration_ns(d)
-  if ns == nil then return nil, new_error("INVALID", bad("time.after", 1, "duration", why), false) end
+  if ns == nil then return nil, new_error("Invalid", bad("time.after", 1, "duration", why), false) end
   local _, ch = call("time.timer", ns)
   return rt.wrap_channel(ch)
 end

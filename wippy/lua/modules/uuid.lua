@@ -7,7 +7,7 @@ local type, format = type, string.format
 local M = {}
 
 local function invalid(message)
-  return nil, new_error("INVALID", message, false)
+  return nil, new_error("Invalid", message, false)
 end
 
 local function quoted(s)

@@ -20,7 +20,8 @@ class TypeNode:
     (object, index), ``readonly``, ``interface`` (a record-like body),
     ``asserts`` (``name`` = parameter), ``conditional`` (check, extends, then, else),
     ``annotated`` (base type then ``validator`` children; a validator's ``name`` is
-    e.g. ``min`` and its span covers ``@min(0)``), ``typeparams`` / ``typeparam``
+    e.g. ``min``, its span covers ``@min(0)`` and its children are ``arg`` nodes whose
+    ``name`` is each argument's source text), ``typeparams`` / ``typeparam``
     (``name``; an optional constraint child), ``alias`` (``name``; optional
     ``typeparams`` then the body). An ``interface`` declaration's node has ``name`` and
     children: optional ``typeparams``, optional ``extends`` (base types), then
@@ -60,10 +61,14 @@ class Annotation:
 
 @dataclass(frozen=True, slots=True)
 class TranspileResult:
-    """Plain Lua 5.4 code with the source's exact layout, plus the annotations removed.
+    """Plain Lua 5.4 code with the source's lines, plus the annotations removed.
 
-    ``code`` has the same length as the source and a newline exactly where the source
-    has one, so offsets, lines and columns are interchangeable between the two.
+    ``code`` has as many lines as the source, each statement on its own line. With type
+    syntax only blanked (no declarations and no ``typeof`` of an annotated local, or
+    ``transpile(..., runtime=False)``) it also
+    has the source's length and a newline exactly where the source has one, so offsets,
+    lines and columns are interchangeable between the two; otherwise line 1 starts with
+    the chunk's type helper and each declaration's first line holds its binding.
     """
 
     code: str

@@ -15,6 +15,9 @@ Typed additions (all of them are syntax errors in plain Lua, except ``as``):
 * ``type Name<T> = T`` and ``interface Name ... end`` statements;
 * casts ``expr :: T`` and ``expr as T``; non-nil assertion ``expr!``.
 
+It also follows Lua's scoping (locals, parameters, type declarations, see ``_scope.py``)
+so that declared types and ``typeof(name)`` can be given run-time values afterwards.
+
 ``as`` is an ordinary identifier in plain Lua, so after an operand it is read as a cast
 only when a type can follow; when ``as`` begins a line and is followed by ``(``, ``{`` or
 a string, it is left alone as the start of a call statement (``as(x)``), which is what
@@ -27,6 +30,7 @@ from collections.abc import Callable
 
 from wippy.lua.typed._lexer import Tokens
 from wippy.lua.typed._model import TypeNode
+from wippy.lua.typed._scope import Binding, Declaration, Scope, TypeofSite
 from wippy.lua.typed._source import Source
 from wippy.lua.typed._types import TypeGrammar
 
@@ -52,6 +56,12 @@ class Parser(TypeGrammar):
         super().__init__(source, tokens)
         self.semicolons: list[int] = []
         self._vararg = [True]  # is each enclosing function vararg? (main chunk is)
+        # Scopes, for what a name means at a type declaration or a ``typeof(x)``.
+        self.scope = Scope(None, True)
+        self.seq = 0
+        self.declarations: list[Declaration] = []
+        self.typeof_sites: list[TypeofSite] = []
+        self._statement_start = -1  # token index where the current statement began
         self._statements: dict[str, Callable[[], None]] = {
             ";": self._skip,
             "if": self.if_stat,
@@ -106,6 +116,32 @@ class Parser(TypeGrammar):
         """``;`` and ``break``: one token."""
         self.pos += 1
 
+    # -- scopes ------------------------------------------------------------------------
+
+    def open_scope(self, function: bool = False) -> None:
+        """Enter a block (or a function body, which starts a new local count)."""
+        self.scope = Scope(self.scope, function)
+
+    def close_scope(self) -> None:
+        """Leave the innermost block."""
+        scope = self.scope
+        scope.close()
+        assert scope.parent is not None
+        self.scope = scope.parent
+
+    def scoped_block(self) -> None:
+        """A block with its own scope (``do``, loop and ``if`` bodies)."""
+        self.open_scope()
+        self.block()
+        self.close_scope()
+
+    def declare(
+        self, name: str, kind: str = "local", node: TypeNode | None = None, decl: int | None = None
+    ) -> None:
+        """Bind ``name`` in the current scope from this point on."""
+        self.seq += 1
+        self.scope.add(name, Binding(kind, self.seq, node, decl), kind != "typeparam")
+
     # -- statements --------------------------------------------------------------------
 
     def if_stat(self) -> None:
@@ -114,15 +150,15 @@ class Parser(TypeGrammar):
         self.pos += 1
         self.expr()
         self.expect("then")
-        self.block()
+        self.scoped_block()
         while self.kinds[self.pos] == "elseif":
             self.pos += 1
             self.expr()
             self.expect("then")
-            self.block()
+            self.scoped_block()
         if self.kinds[self.pos] == "else":
             self.pos += 1
-            self.block()
+            self.scoped_block()
         self.expect_match("end", "if", opener)
 
     def while_stat(self) -> None:
@@ -131,21 +167,21 @@ class Parser(TypeGrammar):
         self.pos += 1
         self.expr()
         self.expect("do")
-        self.block()
+        self.scoped_block()
         self.expect_match("end", "while", opener)
 
     def do_stat(self) -> None:
         """``do b end``."""
         opener = self.pos
         self.pos += 1
-        self.block()
+        self.scoped_block()
         self.expect_match("end", "do", opener)
 
     def for_stat(self) -> None:
         """Numeric ``for i = a, b [, c]`` or generic ``for k, v in explist``."""
         opener = self.pos
         self.pos += 1
-        self.expect_name()
+        names = [self.expect_name()]
         k = self.kinds[self.pos]
         if k == "=":
             self.pos += 1
@@ -158,22 +194,28 @@ class Parser(TypeGrammar):
         elif k in (",", "in"):
             while self.kinds[self.pos] == ",":
                 self.pos += 1
-                self.expect_name()
+                names.append(self.expect_name())
             self.expect("in")
             self.exprlist()
         else:
             raise self.error("'=' or 'in' expected")
         self.expect("do")
+        self.open_scope()
+        for name_i in names:
+            self.declare(self.word(name_i))
         self.block()
+        self.close_scope()
         self.expect_match("end", "for", opener)
 
     def repeat_stat(self) -> None:
         """``repeat b until c``."""
         opener = self.pos
         self.pos += 1
+        self.open_scope()  # the condition sees the body's locals
         self.block()
         self.expect_match("until", "repeat", opener)
         self.expr()
+        self.close_scope()
 
     def function_stat(self) -> None:
         """``function a.b.c:m<T>(params): R body end``."""
@@ -190,7 +232,7 @@ class Parser(TypeGrammar):
             self.pos += 1
             self.expect_name()
         name = self.text[start : self.ends[self.pos - 1]]
-        self.body(opener, name)
+        self.body(opener, name, method)
 
     def local_stat(self) -> None:
         """``local function f ...`` or ``local a <attrib>: T, b = explist``."""
@@ -199,11 +241,14 @@ class Parser(TypeGrammar):
             opener = self.pos
             self.pos += 1
             name_i = self.expect_name()
+            self.declare(self.word(name_i))
             self.body(opener, self.word(name_i))
             return
         kinds = self.kinds
+        names: list[tuple[str, TypeNode | None]] = []
         while True:
             name_i = self.expect_name()
+            node: TypeNode | None = None
             if kinds[self.pos] == "<":
                 self.attrib()
             if kinds[self.pos] == ":":
@@ -213,12 +258,15 @@ class Parser(TypeGrammar):
                 self.annotate("local", start, self.word(name_i), node)
                 if kinds[self.pos] == "<":
                     self.attrib()
+            names.append((self.word(name_i), node))
             if kinds[self.pos] != ",":
                 break
             self.pos += 1
         if kinds[self.pos] == "=":
             self.pos += 1
             self.exprlist()
+        for name, node in names:
+            self.declare(name, "local", node)
 
     def attrib(self) -> None:
         """``<const>`` or ``<close>`` after a local's name."""
@@ -265,6 +313,7 @@ class Parser(TypeGrammar):
 
     def expr_stat(self) -> None:
         """A call statement or an assignment ``var {, var} = explist``."""
+        self._statement_start = self.pos
         what = self.suffixed()
         kinds = self.kinds
         if kinds[self.pos] in ("=", ","):
@@ -295,6 +344,7 @@ class Parser(TypeGrammar):
         name = self.word(name_i)
         node = TypeNode("alias", start, self.ends[self.pos - 1], tuple(parts), name)
         self.annotate("type_alias", start, name, node)
+        self.declare_type(name, node, start)
 
     def interface(self) -> None:
         """``interface Name[<T>] [: Base, ...] {method | field} end``."""
@@ -321,6 +371,13 @@ class Parser(TypeGrammar):
         name = self.word(name_i)
         node = TypeNode("interface", start, self.ends[self.pos - 1], tuple(parts), name)
         self.annotate("interface", start, name, node)
+        self.declare_type(name, node, start)
+
+    def declare_type(self, name: str, node: TypeNode, start: int) -> None:
+        """Record a ``type``/``interface`` statement; it binds ``name`` from here on."""
+        end = self.ends[self.pos - 1]
+        self.declarations.append(Declaration(name, node, start, end, self.scope, self.seq + 1))
+        self.declare(name, "type", None, len(self.declarations) - 1)
 
     def interface_member(self) -> TypeNode:
         """``function name<T>(params): R`` or ``name[?]: T`` inside an interface."""
@@ -349,13 +406,18 @@ class Parser(TypeGrammar):
 
     # -- functions ---------------------------------------------------------------------
 
-    def body(self, opener: int, name: str | None) -> None:
+    def body(self, opener: int, name: str | None, method: bool = False) -> None:
         """``[<T>] (params) [: R] block end`` of a function; ``opener`` is ``function``."""
         kinds = self.kinds
+        self.open_scope(function=True)
+        if method:
+            self.declare("self")
         if kinds[self.pos] == "<":
             start = self.starts[self.pos]
             node = self.typeparams()
             self.annotate("generics", start, name, node)
+            for param in node.children:
+                self.declare(param.name or "", "typeparam")
         self.expect("(")
         vararg = self.parlist()
         self.expect(")")
@@ -367,6 +429,7 @@ class Parser(TypeGrammar):
         self._vararg.append(vararg)
         self.block()
         self._vararg.pop()
+        self.close_scope()
         self.expect_match("end", "function", opener)
 
     def parlist(self) -> bool:
@@ -379,11 +442,13 @@ class Parser(TypeGrammar):
             if k == "name":
                 name_i = self.pos
                 self.pos += 1
+                node: TypeNode | None = None
                 if kinds[self.pos] == ":":
                     start = self.starts[self.pos]
                     self.pos += 1
                     node = self.type_()
                     self.annotate("param", start, self.word(name_i), node)
+                self.declare(self.word(name_i), "local", node)
             elif k == "...":
                 self.pos += 1
                 if kinds[self.pos] == ":":
@@ -487,6 +552,14 @@ class Parser(TypeGrammar):
         if k == "name":
             self.pos = pos + 1
             what = _VAR
+            if (
+                kinds[pos + 1] == "("
+                and kinds[pos + 2] == "name"
+                and kinds[pos + 3] == ")"
+                and pos != self._statement_start
+                and self.is_word(pos, "typeof")
+            ):
+                self._typeof_site(pos)
         elif k == "(":
             self.pos = pos + 1
             self.expr()
@@ -520,6 +593,13 @@ class Parser(TypeGrammar):
                 what = _OTHER
             else:
                 return what
+
+    def _typeof_site(self, pos: int) -> None:
+        """Remember ``typeof(name)`` at token ``pos``: it may name a declared type."""
+        site = TypeofSite(
+            self.starts[pos], self.ends[pos + 3], self.word(pos + 2), self.scope, self.seq + 1
+        )
+        self.typeof_sites.append(site)
 
     def call_args(self) -> None:
         """``(explist)``, a table constructor or a string literal."""

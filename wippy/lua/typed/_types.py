@@ -38,10 +38,6 @@ class TypeGrammar(Cursor):
         """Parse one expression (needed by ``typeof(...)`` and validator arguments)."""
         raise NotImplementedError
 
-    def exprlist(self) -> None:  # pragma: no cover - provided by the full parser
-        """Parse a comma-separated expression list."""
-        raise NotImplementedError
-
     # -- entry points ------------------------------------------------------------------
 
     def type_(self, allow_tuple: bool = False) -> TypeNode:
@@ -175,13 +171,23 @@ class TypeGrammar(Cursor):
         start = self.starts[self.pos]
         self.pos += 1  # '@'
         name_i = self.expect_name()
+        args: list[TypeNode] = []
         if self.kinds[self.pos] == "(":
             opener = self.pos
             self.pos += 1
             if self.kinds[self.pos] != ")":
-                self.exprlist()
+                while True:
+                    arg_start = self.starts[self.pos]
+                    self.expr()
+                    arg_end = self.ends[self.pos - 1]
+                    source = self.text[arg_start:arg_end]
+                    args.append(TypeNode("arg", arg_start, arg_end, (), source))
+                    if self.kinds[self.pos] != ",":
+                        break
+                    self.pos += 1
             self.expect_match(")", "(", opener)
-        return TypeNode("validator", start, self.ends[self.pos - 1], (), self.word(name_i))
+        end = self.ends[self.pos - 1]
+        return TypeNode("validator", start, end, tuple(args), self.word(name_i))
 
     # -- primaries ---------------------------------------------------------------------
 

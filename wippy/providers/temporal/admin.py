@@ -1,16 +1,23 @@
-"""Reading a ``temporal.worker``'s workflows from outside a runtime (``wippy workflows``).
+"""``wippy workflows`` on a ``temporal.worker``: the :class:`~wippy.providers.WorkflowAdmin`
+of the worker's task queue on its Temporal server.
 
-Nothing here starts a worker or changes a workflow: it finds the worker's client settings
-and task queue in the registry, connects a plain client with wippy's data converter, and
-turns visibility rows, descriptions and histories into plain Python values (payloads
-decoded, failures as ``{"kind", "message", ...}`` the way a Lua caller would see them).
+It finds the worker's client settings and task queue in the registry and connects a plain
+client with wippy's data converter (no worker is started): ``list`` is a visibility query on
+the task queue, ``show`` describes the workflow and decodes its history (payloads decoded,
+failures as ``{"kind", "message", ...}`` the way a Lua caller sees them), and ``signal``,
+``cancel`` and ``terminate`` are Temporal signals and terminations, durable as soon as the
+server accepts them. Every server error comes out as a :class:`~wippy.errors.WippyError`
+naming the server (an unreachable one with a hint to start ``wippy temporal dev``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,11 +26,40 @@ from typing import TYPE_CHECKING, Any
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType, IndexedValueType
 from temporalio.api.failure.v1 import Failure
-from temporalio.api.history.v1 import History, HistoryEvent
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
-from wippy.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
+from wippy.errors import (
+    ALREADY_EXISTS,
+    CANCELED,
+    INTERNAL,
+    INVALID,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    TIMEOUT,
+    UNAVAILABLE,
+    UNKNOWN,
+    WippyError,
+)
+from wippy.providers._admin import (
+    CancelInput,
+    CommandResult,
+    InvalidRequest,
+    ListInput,
+    PendingWork,
+    SignalInput,
+    TerminateInput,
+    Text,
+    Value,
+    WorkflowAdmin,
+    WorkflowDetails,
+    WorkflowHistory,
+    WorkflowRun,
+)
+from wippy.providers._admin import HistoryEvent as AdminEvent
 from wippy.providers.temporal.client import ClientSettings
 from wippy.providers.temporal.converter import DATA_CONVERTER
 
@@ -106,8 +142,19 @@ async def connect(target: WorkerTarget) -> Client:
         why = f"no answer within connection_timeout {s.connection_timeout:g}s"
     except Exception as exc:  # the SDK raises RuntimeError("Failed client connect: ...")
         why = str(exc) or type(exc).__name__
-    raise WippyError(UNAVAILABLE, f"cannot reach the Temporal server at {s.address} ({target.client}): {why}",
-                     retryable=True)
+        if "ConnectionRefused" in why or "Connection refused" in why:
+            why = "connection refused"  # (instead of the transport's nested error text)
+    raise WippyError(UNAVAILABLE, f"cannot reach the Temporal server at {s.address} ({target.client}): {why}; "
+                                  f"{server_hint(s.address)}", retryable=True)
+
+
+def server_hint(address: str) -> str:
+    """What to do about a Temporal server that does not answer at ``address``."""
+    host, _, port = address.rpartition(":")
+    if host.strip("[]").lower() in ("localhost", "127.0.0.1", "::1", "0.0.0.0", ""):
+        command = "wippy temporal dev" + ("" if port == "7233" else f" --port {port}")
+        return f"is it running? Start a local development server with `{command}`"
+    return "check the temporal.client address and that the server is running and reachable"
 
 
 def rpc_timeout(target: WorkerTarget) -> timedelta:
@@ -134,19 +181,20 @@ def attr_condition(key: str, value: str, kind: int | None) -> str:
     """``key = value`` for a visibility query: numbers and booleans as such for Int, Double and
     Bool attributes, everything else (Keyword, Text, unknown) as a quoted string."""
     if not _ATTR_NAME.match(key):
-        raise WippyError(INVALID, f"--attr {key}={value}: {key!r} is not a search attribute name "
-                                  "(letters, digits and _)")
+        raise InvalidRequest(f"--attr {key}={value}: {key!r} is not a search attribute name "
+                             "(letters, digits and _)")
     if kind in (IndexedValueType.INDEXED_VALUE_TYPE_INT, IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE):
         try:
             number = int(value) if kind == IndexedValueType.INDEXED_VALUE_TYPE_INT else float(value)
         except ValueError:
             kind_name = "Int" if kind == IndexedValueType.INDEXED_VALUE_TYPE_INT else "Double"
-            raise WippyError(INVALID, f"--attr {key}={value}: {key} is a {kind_name} search attribute; "
-                                      f"{value!r} is not a number") from None
+            raise InvalidRequest(f"--attr {key}={value}: {key} is a {kind_name} search attribute; "
+                                 f"{value!r} is not a number") from None
         return f"{key} = {number!r}"
     if kind == IndexedValueType.INDEXED_VALUE_TYPE_BOOL:
         if value.lower() not in ("true", "false"):
-            raise WippyError(INVALID, f"--attr {key}={value}: {key} is a Bool search attribute; use true or false")
+            raise InvalidRequest(f"--attr {key}={value}: {key} is a Bool search attribute; "
+                                 "use true or false")
         return f"{key} = {value.lower()}"
     return f"{key} = {_literal(value)}"
 
@@ -178,17 +226,17 @@ def decode_all(payloads: Payloads) -> list[Any]:
 def failure_value(failure: Failure) -> dict[str, Any]:
     """A Temporal failure as a Lua caller sees it (kind, message, retryable, details)."""
     info = failure.WhichOneof("failure_info")
-    out: dict[str, Any] = {"kind": "UNKNOWN", "message": failure.message}
+    out: dict[str, Any] = {"kind": UNKNOWN, "message": failure.message}
     if info == "application_failure_info":
         app = failure.application_failure_info
-        out["kind"] = app.type or "UNKNOWN"
+        out["kind"] = app.type or UNKNOWN
         out["retryable"] = not app.non_retryable
         if app.details.payloads:
             out["details"] = decode(app.details.payloads[0])
     elif info == "timeout_failure_info":
-        out["kind"] = "TIMEOUT"
+        out["kind"] = TIMEOUT
     elif info in ("canceled_failure_info", "terminated_failure_info"):
-        out["kind"] = "CANCELED"
+        out["kind"] = CANCELED
     elif info in ("activity_failure_info", "child_workflow_execution_failure_info") and failure.HasField("cause"):
         return failure_value(failure.cause)
     return out
@@ -209,70 +257,10 @@ def when(stamp: datetime | None) -> float | None:
 
 
 # Runs ---------------------------------------------------------------------------------------------
-async def list_runs(client: Client, target: WorkerTarget, query: str) -> list[dict[str, Any]]:
-    runs = []
-    async for w in client.list_workflows(query, rpc_timeout=rpc_timeout(target)):
-        search = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in w.search_attributes.items()}
-        runs.append({
-            "workflow_id": w.id, "run_id": w.run_id, "type": w.workflow_type,
-            "entry": target.types.get(w.workflow_type), "host": target.host, "task_queue": w.task_queue,
-            "status": STATUS_NAMES.get(w.status, str(w.status)) if w.status is not None else "unknown",
-            "search": visible_search(search), "memo": search_values(w.raw_info.memo.fields),
-            "created": when(w.start_time), "closed": when(w.close_time), "history_length": w.history_length,
-        })
-    return runs
-
-
-async def describe_run(client: Client, target: WorkerTarget, workflow_id: str) -> dict[str, Any]:
-    """One workflow (its latest run): description, outcome, pending work and decoded history.
-    NOT_FOUND when the namespace has no workflow with that ID."""
-    from temporalio.service import RPCError, RPCStatusCode
-
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        desc = await handle.describe(rpc_timeout=rpc_timeout(target))
-        history = await handle.fetch_history(rpc_timeout=rpc_timeout(target))
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND and "namespace" not in exc.message.lower():
-            raise WippyError(NOT_FOUND, f"no workflow {workflow_id!r} in {target.where}") from None
-        raise
-    raw = desc.raw_description
-    status = STATUS_NAMES.get(desc.status, str(desc.status)) if desc.status is not None else "unknown"
-    search = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in desc.search_attributes.items()}
-    events = [event_row(e) for e in history.events]
-    out: dict[str, Any] = {
-        "workflow_id": desc.id, "run_id": desc.run_id, "type": desc.workflow_type,
-        "entry": target.types.get(desc.workflow_type), "host": target.host, "task_queue": desc.task_queue,
-        "namespace": target.namespace, "address": target.address, "status": status,
-        "input": None, "search": visible_search(search),
-        "memo": search_values(raw.workflow_execution_info.memo.fields),
-        "result": None, "error": None, "parent": desc.parent_id,
-        "created": when(desc.start_time), "closed": when(desc.close_time),
-        "history_length": len(history.events), "history_size": raw.workflow_execution_info.history_size_bytes,
-    }
-    out.update(outcome(history))
-    pending = []
-    if raw.HasField("pending_workflow_task"):
-        task = raw.pending_workflow_task
-        pending.append({"kind": "workflow task", "state": _enum_name(task.state, "PENDING_WORKFLOW_TASK_STATE_"),
-                        "attempt": task.attempt})
-    for act in raw.pending_activities:
-        item = {"kind": "activity", "activity": act.activity_type.name, "id": act.activity_id,
-                "state": _enum_name(act.state, "PENDING_ACTIVITY_STATE_"), "attempt": act.attempt}
-        if act.HasField("last_failure"):
-            item["last_failure"] = failure_value(act.last_failure)
-        pending.append(item)
-    for child in raw.pending_children:
-        pending.append({"kind": "child", "workflow_id": child.workflow_id, "type": child.workflow_type_name})
-    out["pending"] = pending
-    out["history"] = events
-    return out
-
-
-def outcome(history: History) -> dict[str, Any]:
+def outcome(events: Iterable[HistoryEvent]) -> dict[str, Any]:
     """``input``, then ``result`` or ``error`` (and ``reason`` for a termination) of a history."""
     out: dict[str, Any] = {}
-    for event in history.events:
+    for event in events:
         which = event.WhichOneof("attributes")
         if which == "workflow_execution_started_event_attributes":
             out["input"] = decode_all(event.workflow_execution_started_event_attributes.input)
@@ -282,21 +270,21 @@ def outcome(history: History) -> dict[str, Any]:
         elif which == "workflow_execution_failed_event_attributes":
             out["error"] = failure_value(event.workflow_execution_failed_event_attributes.failure)
         elif which == "workflow_execution_timed_out_event_attributes":
-            out["error"] = {"kind": "TIMEOUT", "message": "workflow execution timed out"}
+            out["error"] = {"kind": TIMEOUT, "message": "workflow execution timed out"}
         elif which == "workflow_execution_terminated_event_attributes":
             reason = event.workflow_execution_terminated_event_attributes.reason
-            out["error"] = {"kind": "CANCELED", "message": f"terminated: {reason}" if reason else "terminated"}
+            out["error"] = {"kind": CANCELED, "message": f"terminated: {reason}" if reason else "terminated"}
         elif which == "workflow_execution_canceled_event_attributes":
-            out["error"] = {"kind": "CANCELED", "message": "canceled through Temporal"}
+            out["error"] = {"kind": CANCELED, "message": "canceled through Temporal"}
     return out
 
 
 def _enum_name(value: int, prefix: str) -> str:
     from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskState
 
-    enum = PendingActivityState if prefix.startswith("PENDING_ACTIVITY") else PendingWorkflowTaskState
+    enum: Any = PendingActivityState if prefix.startswith("PENDING_ACTIVITY") else PendingWorkflowTaskState
     try:
-        return enum.Name(value).removeprefix(prefix).lower()
+        return str(enum.Name(value)).removeprefix(prefix).lower()
     except ValueError:
         return str(value)
 
@@ -355,3 +343,310 @@ def event_data(event: HistoryEvent) -> dict[str, Any]:
 def event_row(event: HistoryEvent) -> dict[str, Any]:
     stamp = event.event_time.ToNanoseconds() / 1e9 if event.HasField("event_time") else None
     return {"event_id": event.event_id, "time": stamp, "type": event_type_name(event), "data": event_data(event)}
+
+
+def _search(raw: Any) -> dict[str, Any]:
+    """Search attributes of a listing or description: one-value lists as the value."""
+    return visible_search({k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in raw.items()})
+
+
+def _status(status: WorkflowExecutionStatus | None) -> str:
+    return STATUS_NAMES.get(status, str(status)) if status is not None else "unknown"
+
+
+def _error(value: dict[str, Any] | None) -> WippyError | None:
+    if value is None:
+        return None
+    return WippyError(str(value.get("kind") or UNKNOWN), str(value.get("message", "")),
+                      retryable=value.get("retryable"), details=value.get("details"))
+
+
+# How the server's refusals read as wippy errors
+_RPC_KINDS = {
+    RPCStatusCode.NOT_FOUND: NOT_FOUND, RPCStatusCode.ALREADY_EXISTS: ALREADY_EXISTS,
+    RPCStatusCode.INVALID_ARGUMENT: INVALID, RPCStatusCode.FAILED_PRECONDITION: INVALID,
+    RPCStatusCode.OUT_OF_RANGE: INVALID, RPCStatusCode.PERMISSION_DENIED: PERMISSION_DENIED,
+    RPCStatusCode.UNAUTHENTICATED: PERMISSION_DENIED, RPCStatusCode.RESOURCE_EXHAUSTED: RATE_LIMITED,
+    RPCStatusCode.CANCELLED: CANCELED, RPCStatusCode.INTERNAL: INTERNAL,
+}
+
+HISTORY_COLUMNS = ("ID", "TIME", "TYPE", "DETAILS")
+DETAILS_WIDTH = 90
+RESERVED_SIGNALS = "__wippy"  # signal names the runtime uses (__wippy_cancel, __wippy_event)
+
+
+class TemporalAdmin(WorkflowAdmin):
+    """The workflows on the task queue of one ``temporal.worker`` entry."""
+
+    def __init__(self, entry: Entry, registry: Registry) -> None:
+        super().__init__(entry, registry)
+        self.target = worker_target(registry, entry)
+        self._client: Client | None = None
+
+    @property
+    def location(self) -> str:
+        return f"task queue {self.target.task_queue} ({self.target.where})"
+
+    @property
+    def where(self) -> str:
+        return f"on {self.location}"
+
+    async def _connect(self) -> Client:
+        if self._client is None:
+            self._client = await connect(self.target)
+        return self._client
+
+    async def close(self) -> None:
+        # The SDK's client has nothing to close; dropping it lets a collection free it.
+        self._client = None
+
+    @contextlib.contextmanager
+    def _rpc(self, *, request: bool = False) -> Iterator[None]:
+        """Server refusals as WippyErrors naming the server; with ``request``, an invalid
+        argument is the request's fault (:class:`InvalidRequest`)."""
+        try:
+            yield
+        except RPCError as exc:
+            raise self._refusal(exc, request=request) from None
+
+    def _refusal(self, exc: RPCError, *, request: bool = False) -> WippyError:
+        status, address = exc.status, self.target.address
+        if status == RPCStatusCode.INVALID_ARGUMENT and request:
+            return InvalidRequest(exc.message)
+        if status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return WippyError(UNAVAILABLE, f"the Temporal server at {address} did not answer: {exc.message}; "
+                                           f"{server_hint(address)}", retryable=True)
+        kind = _RPC_KINDS.get(status, UNKNOWN) if status is not None else UNKNOWN
+        name = status.name if status is not None else "ERROR"
+        prefix = "" if name == kind else f"{name}: "
+        return WippyError(kind, f"{prefix}{exc.message} (Temporal at {address}, namespace {self.target.namespace})")
+
+    # Reading ----------------------------------------------------------------------------------
+    async def list(self, query: ListInput) -> list[WorkflowRun]:
+        target, attrs = self.target, dict(query.attrs)
+        visibility_query(target, query.status, attrs, None)  # bad names: before connecting
+        client = await self._connect()
+        with self._rpc(request=True):
+            types = await search_attribute_types(client, target) if attrs else {}
+            text = visibility_query(target, query.status, attrs, types)
+            return [WorkflowRun(
+                workflow_id=w.id, run_id=w.run_id, status=_status(w.status), host=target.host,
+                type=w.workflow_type, entry=target.types.get(w.workflow_type), created=when(w.start_time),
+                closed=when(w.close_time), search=_search(w.search_attributes),
+                memo=search_values(w.raw_info.memo.fields),
+                extra={"task_queue": w.task_queue, "history_length": w.history_length},
+            ) async for w in client.list_workflows(text, rpc_timeout=rpc_timeout(target))]
+
+    async def show(self, workflow_id: str) -> WorkflowDetails:
+        target = self.target
+        client = await self._connect()
+        handle = client.get_workflow_handle(workflow_id)
+        with self._rpc():
+            try:
+                desc = await handle.describe(rpc_timeout=rpc_timeout(target))
+                history = await handle.fetch_history(rpc_timeout=rpc_timeout(target))
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND and "namespace" not in exc.message.lower():
+                    raise WippyError(NOT_FOUND, f"no workflow {workflow_id!r} in {target.where}") from None
+                raise
+        info = desc.raw_description.workflow_execution_info
+        run = WorkflowRun(
+            workflow_id=desc.id, run_id=desc.run_id, status=_status(desc.status), host=target.host,
+            type=desc.workflow_type, entry=target.types.get(desc.workflow_type), created=when(desc.start_time),
+            closed=when(desc.close_time), search=_search(desc.search_attributes),
+            memo=search_values(info.memo.fields),
+            extra={"task_queue": desc.task_queue, "namespace": target.namespace, "address": target.address,
+                   "history_length": len(history.events)},
+        )
+        end = outcome(history.events)
+        rows = [event_row(e) for e in history.events]
+        first = next((r["time"] for r in rows if r["time"] is not None), 0.0)
+        events = [AdminEvent((str(r["event_id"]), "-" if r["time"] is None else f"+{r['time'] - first:.3f}s",
+                              r["type"], event_text(r)), r) for r in rows]
+        return WorkflowDetails(
+            run=run, input=end.get("input") or [], result=end.get("result"), error=_error(end.get("error")),
+            parent=desc.parent_id, pending=_pending(desc.raw_description), location=self.location,
+            history=WorkflowHistory(HISTORY_COLUMNS, events, info.history_size_bytes, "event"),
+        )
+
+    # Commands ---------------------------------------------------------------------------------
+    async def _guarded(self, client: Client, call: Awaitable[Any], workflow_id: str, doing: str) -> Any:
+        """``await call``; a NOT_FOUND from the server means a closed or unknown workflow."""
+        try:
+            return await call
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise await self._not_running(client, workflow_id, exc, doing) from None
+            raise
+
+    async def _not_running(self, client: Client, workflow_id: str, exc: RPCError, doing: str) -> WippyError:
+        try:
+            desc = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout(self.target))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return WippyError(NOT_FOUND, f"no workflow {workflow_id!r} in {self.target.where}")
+        status = STATUS_NAMES.get(desc.status, "closed") if desc.status is not None else "closed"
+        return WippyError(INVALID, f"workflow {workflow_id} is {status}; only a running workflow can {doing} "
+                                   f"({exc.message})")
+
+    async def _state(self, handle: WorkflowHandle[Any, Any]) -> tuple[str, bool]:
+        """``(status, settled)``: settled when no workflow task is waiting for a worker."""
+        desc = await handle.describe(rpc_timeout=rpc_timeout(self.target))
+        return _status(desc.status), not desc.raw_description.HasField("pending_workflow_task")
+
+    async def _wait_until(self, handle: WorkflowHandle[Any, Any], seconds: float,
+                          check: Callable[[str, bool], bool]) -> tuple[str, bool]:
+        """Look at the workflow every 0.1 s for up to ``seconds`` until ``check(status, settled)``."""
+        deadline = time.monotonic() + seconds
+        state = await self._state(handle)
+        while not check(*state) and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, max(deadline - time.monotonic(), 0.0)))
+            state = await self._state(handle)
+        return state
+
+    async def signal(self, request: SignalInput) -> CommandResult:
+        topic, workflow_id, wait = request.topic, request.workflow_id, request.wait
+        if topic.startswith(RESERVED_SIGNALS):
+            raise InvalidRequest(f"topic {topic!r} must not start with {RESERVED_SIGNALS!r} (those signals "
+                                 "belong to the runtime; use `wippy workflows cancel`)")
+        what, queue = f"signal {topic!r}", self.location
+        client = await self._connect()
+        handle = client.get_workflow_handle(workflow_id)
+        with self._rpc():
+            await self._guarded(client, handle.signal(topic, args=[request.payload, None]), workflow_id,
+                                "take signals")
+            if wait <= 0:
+                return CommandResult(workflow_id, f"{what} sent to workflow {workflow_id} on {queue}", False)
+            status, settled = await self._wait_until(handle, wait, lambda s, done: done or s != "running")
+        if settled or status != "running":
+            now = "" if status == "running" else f" (the workflow is now {status})"
+            return CommandResult(workflow_id, f"{what} for workflow {workflow_id}: delivered; a worker on "
+                                              f"{queue} took it{now}", True, status)
+        return CommandResult(workflow_id, f"{what} for workflow {workflow_id}: in its history on {queue}; no "
+                                          f"worker took it within {wait:g}s, the workflow gets it when a "
+                                          "worker for the task queue runs", False, status)
+
+    async def terminate(self, request: TerminateInput) -> CommandResult:
+        workflow_id = request.workflow_id
+        client = await self._connect()
+        handle = client.get_workflow_handle(workflow_id)
+        reason = f"{request.reason} (wippy workflows terminate)"
+        with self._rpc():
+            await self._guarded(client, handle.terminate(reason=reason), workflow_id, "be terminated")
+        return CommandResult(workflow_id, f"terminated workflow {workflow_id} on {self.location}", True,
+                             "terminated")
+
+    async def cancel(self, request: CancelInput) -> CommandResult:
+        """A CANCEL event for the open run; when ``wait`` covers the deadline, this call
+        terminates the run if it is still running then (nothing else enforces it)."""
+        from wippy.providers.temporal.workflow import CANCEL_SIGNAL
+
+        workflow_id, reason, deadline, wait = request.workflow_id, request.reason, request.deadline, request.wait
+        client = await self._connect()
+        with self._rpc():
+            # the run that is open now: the deadline's termination must not hit a later run
+            desc = await self._guarded(client, client.get_workflow_handle(workflow_id).describe(
+                rpc_timeout=rpc_timeout(self.target)), workflow_id, "be canceled")
+            handle = client.get_workflow_handle(workflow_id, run_id=desc.run_id)
+            event = {"from": None, "reason": reason, "deadline": int(deadline * 1000)}
+            await self._guarded(client, handle.signal(CANCEL_SIGNAL, args=[event]), workflow_id, "be canceled")
+            enforce = wait >= deadline
+            started = time.monotonic()
+            status, _ = await self._wait_until(handle, deadline if enforce else wait,
+                                               lambda s, _settled: s != "running")
+            if status != "running":
+                return CommandResult(workflow_id, f"cancel for workflow {workflow_id}: it finished as {status} "
+                                                  f"after {time.monotonic() - started:.1f}s", True, status)
+            if enforce:
+                with contextlib.suppress(RPCError):  # it finished just now
+                    await handle.terminate(reason=f"cancel deadline passed ({reason})")
+                return CommandResult(workflow_id, f"cancel for workflow {workflow_id}: still running after the "
+                                                  f"{deadline:g}s deadline; terminated", True, "terminated")
+        return CommandResult(workflow_id, (
+            f"cancel for workflow {workflow_id}: sent (a CANCEL event, reason {reason!r}); it is still running "
+            f"after {wait:g}s.\n"
+            f"  The {deadline:g}s deadline is not enforced from the command line: nothing terminates it when "
+            f"the deadline passes. Use --wait {deadline:g} (or more) to have this command do it, or "
+            f"`wippy workflows terminate {workflow_id}` later."), True, "running")
+
+
+def _pending(raw: Any) -> list[PendingWork]:
+    """What a described run waits for: a workflow task, activities, child workflows."""
+    out = []
+    if raw.HasField("pending_workflow_task"):
+        task = raw.pending_workflow_task
+        data: dict[str, Any] = {"kind": "workflow task", "attempt": task.attempt,
+                                "state": _enum_name(task.state, "PENDING_WORKFLOW_TASK_STATE_")}
+        out.append(PendingWork(f"workflow task ({data['state']}, attempt {task.attempt}): no worker has "
+                               "finished it yet", data))
+    for act in raw.pending_activities:
+        data = {"kind": "activity", "activity": act.activity_type.name, "id": act.activity_id,
+                "state": _enum_name(act.state, "PENDING_ACTIVITY_STATE_"), "attempt": act.attempt}
+        text = f"activity {data['activity']} ({data['state']}, attempt {act.attempt})"
+        if act.HasField("last_failure"):
+            data["last_failure"] = failure = failure_value(act.last_failure)
+            text += f"; last failure {failure['kind']}: {failure['message']}"
+        out.append(PendingWork(text, data))
+    for child in raw.pending_children:
+        data = {"kind": "child", "workflow_id": child.workflow_id, "type": child.workflow_type_name}
+        out.append(PendingWork(f"child workflow {child.workflow_id} ({child.workflow_type_name})", data))
+    return out
+
+
+def _signal_text(values: list[Any]) -> tuple[str | Value, ...]:
+    """A signal's arguments as wippy sends them (``[payload, sender]``): the payload, and
+    who sent it when known."""
+    if 1 <= len(values) <= 2 and (len(values) == 1 or values[1] is None or isinstance(values[1], str)):
+        return (Value(values[0]), f"from {values[1]}") if len(values) == 2 and values[1] else (Value(values[0]),)
+    return (Value(values),)
+
+
+def _one(values: list[Any]) -> Value:
+    return Value(values[0] if len(values) == 1 else values)
+
+
+def _marker_parts(details: dict[str, Any]) -> list[str | Value]:
+    """A marker's details: local activity (type and result), patch (its ID), other."""
+    meta = (details.get("data") or [None])[0]
+    patch = (details.get("patch-data") or [None])[0]
+    parts: list[str | Value] = []
+    if isinstance(meta, dict) and meta.get("activity_type"):
+        parts.append(str(meta["activity_type"]))
+    if isinstance(patch, dict) and patch.get("id"):
+        parts.append(str(patch["id"]))
+    elif "result" in details:
+        parts += ["->", _one(details["result"])]
+    elif not isinstance(meta, dict):
+        parts.append(Value(details))
+    return parts
+
+
+def event_text(row: dict[str, Any]) -> Text:
+    """One history event (an :func:`event_row`) as a short line: names first, then the
+    decoded values."""
+    data, kind = row["data"], row["type"]
+    parts: list[str | Value] = []
+    markers = {"core_local_activity": "local activity", "core_patch": "patch"}
+    for key in ("type", "activity", "signal", "marker", "change"):
+        if key in data:
+            parts.append(markers.get(data[key], data[key]) if key == "marker" else str(data[key]))
+    if "workflow" in data and kind != "WorkflowExecutionStarted":
+        parts.append(f"workflow {data['workflow']}")
+    if "timer" in data:
+        parts.append(f"timer {data['timer']}" + (f" ({data['after']:g}s)" if "after" in data else ""))
+    if "input" in data:
+        parts += _signal_text(data["input"]) if "signal" in data else (Value(data["input"]),)
+    if "result" in data:
+        parts.append(_one(data["result"]))
+    if "details" in data:
+        parts += _marker_parts(data["details"])
+    if "failure" in data:
+        parts.append(f"{data['failure']['kind']}: {data['failure']['message']}")
+    if "reason" in data:
+        parts.append(str(data["reason"]))
+    if "search" in data:
+        parts.append(Value(data["search"]))
+    if "memo" in data:
+        parts += ["memo", Value(data["memo"])]
+    return Text(tuple(parts), DETAILS_WIDTH)

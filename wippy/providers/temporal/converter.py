@@ -14,7 +14,12 @@ import math
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 from temporalio.converter import (
     BinaryNullPayloadConverter,
     BinaryPlainPayloadConverter,
@@ -96,3 +101,9 @@ def typed_search_attributes(values: dict[str, Any]) -> TypedSearchAttributes:
         else:
             pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(key), str(value)))
     return TypedSearchAttributes(pairs)
+
+
+def search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:
+    """``workflow.upsert_search_attributes`` updates setting ``values``, typed as by
+    :func:`typed_search_attributes`."""
+    return [pair.key.value_set(pair.value) for pair in typed_search_attributes(values)]

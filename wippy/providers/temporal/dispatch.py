@@ -4,38 +4,41 @@ Values come from Temporal's deterministic sources (``workflow.time_ns``, ``uuid4
 ``random``); blocking commands become workflow-loop tasks (activities, timers, child
 workflows, external signals) that resume the Lua task when they finish. Effects on the
 rest of the runtime run as local activities, so Temporal records them once.
+
+Each kind of command is one handler group below (a small class over the worker host and
+the workflow thread's kernel); :func:`build_dispatcher` combines them.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.common import (
-    RetryPolicy,
-)
 
 from wippy.actors.channel import Channel
 from wippy.actors.functions import Future, check_target
+from wippy.actors.host import spawn_request
 from wippy.actors.process import Process
 from wippy.actors.router import make_pid, parse_pid
-from wippy.actors.scheduler import PENDING, Dispatcher, LuaTask
-from wippy.errors import CANCELED, INVALID, WippyError
+from wippy.actors.scheduler import PENDING, Dispatcher, Handler, LuaTask
+from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
 from wippy.lua.modules.time import NS, time_value
+from wippy.providers._durable.commands import internal_handlers, packed_args, plain_messages
+from wippy.providers._durable.options import StartOptions
 from wippy.providers.temporal.context import CONTEXT
-from wippy.providers.temporal.converter import typed_search_attributes
+from wippy.providers.temporal.converter import search_attribute_updates
 from wippy.providers.temporal.failures import from_failure
-from wippy.providers.workflow.dispatch import INTERNAL_COMMANDS, packed_args
-from wippy.providers.workflow.options import seconds
+from wippy.providers.temporal.options import activity_options, child_options
 
 if TYPE_CHECKING:
+    from wippy.actors.host import SpawnRequest
     from wippy.actors.kernel import Kernel
     from wippy.providers.temporal.worker import TemporalWorkerHost
     from wippy.providers.temporal.workflow import TemporalProcess
 
-DEFAULT_ACTIVITY_TIMEOUT = timedelta(minutes=10)
 LOCAL_TIMEOUT = timedelta(minutes=1)
 
 
@@ -55,12 +58,12 @@ def chosen_version(change: str, low: int, high: int) -> int:
     return low
 
 
-# Commands ------------------------------------------------------------------------------------
 def _proc(task: LuaTask) -> TemporalProcess:
     return task.actor  # type: ignore[return-value]  # only TemporalProcess actors use this dispatcher
 
 
 def dispatcher_for(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
+    """The dispatcher of ``host``'s workflows in the kernel ``rt`` of a workflow thread."""
     cached = getattr(rt, "_temporal_dispatchers", {}).get(host.host_id)
     if cached is None:
         cached = build_dispatcher(rt, host)
@@ -68,43 +71,33 @@ def dispatcher_for(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
     return cached
 
 
-def activity_options(host: TemporalWorkerHost, opts: dict[str, Any]) -> dict[str, Any]:
-    policy = opts.get("activity.retry_policy")
-    out: dict[str, Any] = {}
-    stc = seconds("activity.start_to_close_timeout", opts.get("activity.start_to_close_timeout"))
-    sch = seconds("activity.schedule_to_close_timeout", opts.get("activity.schedule_to_close_timeout"))
-    hb = seconds("activity.heartbeat_timeout", opts.get("activity.heartbeat_timeout"))
-    if stc:
-        out["start_to_close_timeout"] = timedelta(seconds=stc)
-    if sch:
-        out["schedule_to_close_timeout"] = timedelta(seconds=sch)
-    if hb:
-        out["heartbeat_timeout"] = timedelta(seconds=hb)
-    if not stc and not sch:
-        out["start_to_close_timeout"] = DEFAULT_ACTIVITY_TIMEOUT
-    if isinstance(policy, dict):
-        interval = seconds("initial_interval", policy.get("initial_interval"))
-        maximum = seconds("maximum_interval", policy.get("maximum_interval"))
-        out["retry_policy"] = RetryPolicy(
-            initial_interval=timedelta(seconds=interval or 1.0),
-            backoff_coefficient=float(policy.get("backoff_coefficient", 2.0)),
-            maximum_interval=timedelta(seconds=maximum) if maximum else None,
-            maximum_attempts=int(policy.get("maximum_attempts", 0)),
-            non_retryable_error_types=list(policy.get("non_retryable_error_types") or []),
-        )
-    return out
-
-
 def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
-    base = rt.dispatcher.handlers
-    handlers: dict[str, Any] = {op: base[op.encode()] for op in INTERNAL_COMMANDS if op.encode() in base}
-    vm = rt.vm
-    to_lua, to_python = vm.to_lua, vm.to_python
+    groups = (Values, Timers, Activities, Children, Control, WorkflowModule)
+    return Dispatcher(internal_handlers(rt.dispatcher.handlers), *(group(rt, host).handlers() for group in groups))
 
-    def awaiting(task: LuaTask, coro: Any, on_ok: Any) -> Any:
+
+class _Group:
+    """What every handler group uses: the worker host, the thread's kernel, and how to wait
+    for workflow-loop work."""
+
+    def __init__(self, rt: Kernel, host: TemporalWorkerHost) -> None:
+        self.rt = rt
+        self.host = host
+        self.vm = rt.vm
+        self.to_lua = rt.vm.to_lua
+        self.to_python = rt.vm.to_python
+
+    def handlers(self) -> dict[str, Handler]:
+        raise NotImplementedError
+
+    def failure(self, err: WippyError) -> tuple[None, Any]:
+        return (None, self.to_lua(err))
+
+    def awaiting(self, task: LuaTask, coro: Any, on_ok: Callable[[Any], tuple[Any, ...]]) -> Any:
         """Run ``coro`` on the workflow loop; resume ``task`` with ``on_ok(result)`` or
         ``(nil, err)``."""
         proc = _proc(task)
+        to_lua = self.to_lua
 
         def done(t: asyncio.Task[Any]) -> None:
             exc = t.exception()
@@ -116,34 +109,66 @@ def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
         proc.spawn_bg(coro, done)
         return PENDING
 
+    @staticmethod
     def local(name: str, *args: Any) -> Any:
+        """A local activity of the worker (``wippy.send``, ``wippy.spawn``, ``wippy.control``)."""
         return workflow.execute_local_activity(name, args=list(args), start_to_close_timeout=LOCAL_TIMEOUT)
 
-    # Values --------------------------------------------------------------------------------
+
+class Values(_Group):
+    """Clock, UUIDs and random bytes from Temporal's deterministic sources."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "time.now": self.now,
+            "crypto.now": self.now,
+            "uuid.v4": lambda task: (str(workflow.uuid4()).encode(),),
+            "uuid.v7": lambda task: (str(workflow.uuid7()).encode(),),
+            "uuid.v1": lambda task: (str(workflow.uuid4()).encode(),),
+            "crypto.random_bytes": lambda task, n: (workflow.random().randbytes(int(n)),),
+        }
+
+    @staticmethod
     def now(task: LuaTask) -> Any:
         return divmod(workflow.time_ns(), NS)
 
-    handlers.update({
-        "time.now": now,
-        "crypto.now": now,
-        "uuid.v4": lambda task: (str(workflow.uuid4()).encode(),),
-        "uuid.v7": lambda task: (str(workflow.uuid7()).encode(),),
-        "uuid.v1": lambda task: (str(workflow.uuid4()).encode(),),
-        "crypto.random_bytes": lambda task, n: (workflow.random().randbytes(int(n)),),
-    })
 
-    # Timers --------------------------------------------------------------------------------
-    class TimerHandle:
-        __slots__ = ("task", "channel", "period", "fired")
+class TimerHandle:
+    """A ``time.timer`` / ``time.ticker`` of a Temporal workflow: a workflow-loop task
+    that sleeps on Temporal timers and pushes each tick to ``channel``."""
 
-    def sleep(task: LuaTask, ns: Any) -> Any:
+    __slots__ = ("task", "channel", "period", "fired")
+
+    def __init__(self, channel: Channel, period: int) -> None:
+        self.channel = channel
+        self.period = period  # ns between ticks; 0 for a timer
+        self.fired = False
+        self.task: asyncio.Task[Any] | None = None
+
+    def active(self) -> bool:
+        return self.task is not None and not self.task.done() and not self.fired
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.channel.buffer.clear()
+
+
+class Timers(_Group):
+    def handlers(self) -> dict[str, Handler]:
+        return {"time.sleep": self.sleep, "time.timer": self.new_timer(False), "time.ticker": self.new_timer(True),
+                "time.stop": self.stop, "time.reset": self.reset}
+
+    def sleep(self, task: LuaTask, ns: Any) -> Any:
         if type(ns) is not int:
             raise WippyError(INVALID, "time.sleep: duration must be an integer number of nanoseconds")
         if ns <= 0:
             return ()
-        return awaiting(task, workflow.sleep(ns / NS), lambda _: ())
+        return self.awaiting(task, workflow.sleep(ns / NS), lambda _: ())
 
-    def arm(proc: TemporalProcess, handle: Any, ns: int) -> None:
+    def arm(self, proc: TemporalProcess, handle: TimerHandle, ns: int) -> None:
+        to_lua = self.to_lua
+
         async def tick() -> None:
             await workflow.sleep(max(ns, 0) / NS)
             handle.fired = not handle.period  # (the Lua code may stop it while it is pushed)
@@ -155,66 +180,76 @@ def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
         handle.fired = False
         handle.task = proc.spawn_bg(tick(), lambda t: None)
 
-    def new_timer(period: bool) -> Any:
+    def new_timer(self, period: bool) -> Handler:
         def handler(task: LuaTask, ns: Any) -> Any:
             proc = _proc(task)
             if type(ns) is not int or (period and ns <= 0):
                 raise WippyError(INVALID, "time: duration must be a positive number of nanoseconds")
-            handle = TimerHandle()
-            handle.channel = Channel(proc.scheduler, 1)  # type: ignore[arg-type]
-            handle.period = ns if period else 0
-            arm(proc, handle, ns)
+            handle = TimerHandle(Channel(proc.scheduler, 1), ns if period else 0)
+            self.arm(proc, handle, ns)
             return handle, handle.channel
 
         return handler
 
-    def stop(task: LuaTask, handle: Any) -> Any:
-        active = not handle.task.done() and not handle.fired
-        handle.task.cancel()
-        handle.channel.buffer.clear()
+    def stop(self, task: LuaTask, handle: TimerHandle) -> Any:
+        active = handle.active()
+        handle.cancel()
         return (active,)
 
-    def reset(task: LuaTask, handle: Any, ns: Any) -> Any:
-        active = not handle.task.done() and not handle.fired
-        handle.task.cancel()
-        handle.channel.buffer.clear()
+    def reset(self, task: LuaTask, handle: TimerHandle, ns: Any) -> Any:
+        active = handle.active()
+        handle.cancel()
         if handle.period:
             handle.period = ns
-        arm(_proc(task), handle, ns)
+        self.arm(_proc(task), handle, ns)
         return (active,)
 
-    handlers.update({"time.sleep": sleep, "time.timer": new_timer(False), "time.ticker": new_timer(True),
-                     "time.stop": stop, "time.reset": reset})
 
-    # Activities ------------------------------------------------------------------------------
-    def start_activity(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+class ActivityFuture(Future):
+    """A ``funcs.async`` future whose activity runs as a workflow-loop task."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(channel)
+        self.task: asyncio.Task[Any] | None = None
+
+
+class Activities(_Group):
+    """``funcs.call`` / ``funcs.async`` as Temporal activities (local ones for entries with
+    ``meta.temporal.activity.local``); ``future:cancel()``."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"funcs.call": self.call, "funcs.async": self.call_async, "future.cancel": self.cancel}
+
+    def _start(self, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Coroutine[Any, Any, Any]:
         proc = _proc(task)
         name = check_target(target)
-        entry = rt.registry.get(name)
-        options = activity_options(host, {} if opts is None else to_python(opts, "options"))
-        context = {**proc.context, **({} if ctx is None else to_python(ctx, "context"))}
-        CONTEXT.set(context)
-        values = packed_args(vm, args)
+        entry = self.rt.registry.get(name)
+        options = activity_options(None if opts is None else self.to_python(opts, "options"))
+        CONTEXT.set({**proc.context, **({} if ctx is None else self.to_python(ctx, "context"))})
+        values = packed_args(self.vm, args)
         activity_meta = ((entry.meta.get("temporal") or {}).get("activity") or {}) if entry else {}
         if activity_meta.get("local"):
             return workflow.execute_local_activity(name, args=values, **options)
-        return workflow.execute_activity(name, args=values, task_queue=host.task_queue, **options)
+        return workflow.execute_activity(name, args=values, task_queue=self.host.task_queue, **options)
 
-    def funcs_call(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+    def call(self, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
         try:
-            coro = start_activity(task, target, ctx, opts, args)
+            coro = self._start(task, target, ctx, opts, args)
         except WippyError as err:
-            return (None, to_lua(err))
-        return awaiting(task, coro, lambda value: (to_lua(value, "activity result"), None))
+            return self.failure(err)
+        to_lua = self.to_lua
+        return self.awaiting(task, coro, lambda value: (to_lua(value, "activity result"), None))
 
-    def funcs_async(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+    def call_async(self, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
         proc = _proc(task)
         try:
-            coro = start_activity(task, target, ctx, opts, args)
+            coro = self._start(task, target, ctx, opts, args)
         except WippyError as err:
-            return (None, to_lua(err))
-        future = Future(Channel(proc.scheduler, 1))  # type: ignore[arg-type]
-        make_payload = vm.make_payload
+            return self.failure(err)
+        future = ActivityFuture(Channel(proc.scheduler, 1))
+        to_lua, make_payload = self.to_lua, self.vm.make_payload
 
         def done(t: asyncio.Task[Any]) -> None:
             exc = t.exception()
@@ -223,63 +258,60 @@ def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
             else:
                 future.settle(True, to_lua(t.result()), make_payload)
 
-        future.call = proc.spawn_bg(coro, done)  # type: ignore[assignment]
+        future.task = proc.spawn_bg(coro, done)
         return (future, future.channel)
 
-    def future_cancel(task: LuaTask, future: Any) -> Any:
+    def cancel(self, task: LuaTask, future: Any) -> Any:
+        if not isinstance(future, ActivityFuture):
+            raise WippyError(INVALID, "future:cancel: not a future of this workflow")
         if future.state != b"pending":
             return (False, None)
         future.state = b"canceled"
-        future.value = to_lua(WippyError(CANCELED, "operation was canceled", retryable=False))
+        future.value = self.to_lua(WippyError(CANCELED, "operation was canceled", retryable=False))
         future.channel.push(future.value)
-        if future.call is not None:
-            future.call.cancel()
+        if future.task is not None:
+            future.task.cancel()
         return (True, None)
 
-    handlers.update({"funcs.call": funcs_call, "funcs.async": funcs_async, "future.cancel": future_cancel})
 
-    # Processes -------------------------------------------------------------------------------
-    def is_here(host_id: str) -> bool:
-        return host_id == host.host_id
+class Children(_Group):
+    """``process.spawn`` / ``process.exec``: on this worker a Temporal child workflow; a
+    spawn on another host goes through the ``wippy.spawn`` local activity."""
 
-    def child_options(proc: TemporalProcess, options: dict[str, Any], name: str | None, seq_hint: str) -> dict[str, Any]:
-        from wippy.providers.workflow.options import StartOptions
+    def handlers(self) -> dict[str, Handler]:
+        return {"process.spawn": self.spawn, "process.exec": self.exec}
 
-        parsed = StartOptions.parse(options)
-        out: dict[str, Any] = {"id": parsed.workflow_id or name or f"{workflow.info().workflow_id}/{seq_hint}",
-                               "task_queue": host.task_queue}
-        if parsed.execution_timeout:
-            out["execution_timeout"] = timedelta(seconds=parsed.execution_timeout)
-        if parsed.run_timeout:
-            out["run_timeout"] = timedelta(seconds=parsed.run_timeout)
-        raw = parsed.raw
-        task_timeout = seconds("task_timeout", raw.get("temporal.workflow.task_timeout", raw.get("task_timeout")))
-        if task_timeout or host.task_timeout:
-            out["task_timeout"] = timedelta(seconds=task_timeout or host.task_timeout)
-        if parsed.memo:
-            out["memo"] = parsed.memo
-        pcp = {"terminate": workflow.ParentClosePolicy.TERMINATE, "abandon": workflow.ParentClosePolicy.ABANDON,
-               "request_cancel": workflow.ParentClosePolicy.REQUEST_CANCEL}[parsed.parent_close_policy]
-        out["parent_close_policy"] = pcp
-        return out
+    def _request(self, proc: TemporalProcess, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
+                 name: Any, msgs: Any, args: Any) -> tuple[str, SpawnRequest]:
+        return spawn_request(self.vm, entry, host_id, mode, ctx, opts, name, msgs, args,
+                             parent=proc.pid, context=proc.context)
 
-    def spawn(task: LuaTask, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
+    def _child_options(self, request: SpawnRequest) -> dict[str, Any]:
+        # the uuid is drawn even when unused: it advances the run's deterministic random
+        # source, which later uuid.v4 calls of the run (replayed from history) depend on
+        hint = str(workflow.uuid4())[:8]
+        options = StartOptions.parse(request.options)
+        workflow_id = options.workflow_id or request.name or f"{workflow.info().workflow_id}/{hint}"
+        return child_options(self.host, options, workflow_id)
+
+    def spawn(self, task: LuaTask, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
               name: Any, msgs: Any, args: Any) -> Any:
         proc = _proc(task)
-        target_host = host_id.decode()
-        options = {} if opts is None else to_python(opts, "options")
-        context = {**proc.context, **({} if ctx is None else to_python(ctx, "context"))}
-        messages = [(i[1].decode(), to_python(i[2])) for i in msgs.values()] if msgs is not None else []
-        values = packed_args(vm, args)
-        if not is_here(target_host):
-            return awaiting(task, local("wippy.spawn", entry.decode(), target_host, mode, context, options,
-                                        None if name is None else name.decode(), messages, values, proc.pid),
-                            lambda pid: (pid.encode(),))
-        kwargs = child_options(proc, options, None if name is None else name.decode(), str(workflow.uuid4())[:8])
-        CONTEXT.set(context)
+        try:
+            target_host, request = self._request(proc, entry, host_id, mode, ctx, opts, name, msgs, args)
+            messages = plain_messages(self.vm, request.messages)
+            values = packed_args(self.vm, request.args)
+            if target_host != self.host.host_id:
+                return self.awaiting(task, self.local(
+                    "wippy.spawn", request.entry_id, target_host, mode, request.context, request.options,
+                    request.name, messages, values, proc.pid), lambda pid: (pid.encode(),))
+            kwargs = self._child_options(request)
+        except WippyError as err:
+            return self.failure(err)
+        CONTEXT.set(request.context)
 
         async def start() -> Any:
-            handle = await workflow.start_child_workflow(entry.decode(), args=values, **kwargs)
+            handle = await workflow.start_child_workflow(request.entry_id, args=values, **kwargs)
             for topic, payload in messages:
                 await handle.signal(topic, args=[payload, proc.pid])
             return handle
@@ -287,93 +319,122 @@ def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
         def started(t: asyncio.Task[Any]) -> None:
             exc = t.exception()
             if exc is not None:
-                proc.scheduler.resume(task, None, to_lua(from_failure(exc)))
+                proc.scheduler.resume(task, None, self.to_lua(from_failure(exc)))
                 return
             handle = t.result()
-            pid = make_pid(host.host_id, handle.id)
-
-            # A child workflow always reports its end to its parent (an EXIT event), as on
-            # workflow.host; a linked one that fails also takes the parent down (LINK_DOWN)
-            async def watch() -> Any:
-                return await handle
-
-            def exited(w: asyncio.Task[Any]) -> None:
-                exc = w.exception()
-                result = {"value": None if exc else to_lua(w.result()),
-                          "error": to_lua(from_failure(exc)) if exc else None}
-                Process.deliver_event(proc, {"kind": "EXIT", "from": pid, "result": result})
-                if mode & 2 and exc is not None and not proc.closed:
-                    Process.deliver_event(proc, {"kind": "LINK_DOWN", "from": pid, "result": result})
-
-            proc.spawn_bg(watch(), exited)
+            pid = make_pid(self.host.host_id, handle.id)
+            self._watch_child(proc, handle, pid, bool(mode & 2))
             proc.scheduler.resume(task, pid.encode())
 
         proc.spawn_bg(start(), started)
         return PENDING
 
-    def exec_child(task: LuaTask, entry: bytes, host_id: bytes, ctx: Any, opts: Any, name: Any,
-                   msgs: Any, args: Any) -> Any:
-        proc = _proc(task)
-        target_host = host_id.decode()
-        options = {} if opts is None else to_python(opts, "options")
-        context = {**proc.context, **({} if ctx is None else to_python(ctx, "context"))}
-        values = packed_args(vm, args)
-        if not is_here(target_host):
-            return (None, to_lua(WippyError(INVALID, f"process.exec from a workflow needs a workflow host; "
-                                                     f"{target_host} is not this worker")))
-        kwargs = child_options(proc, options, None if name is None else name.decode(), str(workflow.uuid4())[:8])
-        CONTEXT.set(context)
-        return awaiting(task, workflow.execute_child_workflow(entry.decode(), args=values, **kwargs),
-                        lambda value: (to_lua(value, "child result"), None))
+    def _watch_child(self, proc: TemporalProcess, handle: Any, pid: str, linked: bool) -> None:
+        """A child workflow always reports its end to its parent (an EXIT event), as on
+        workflow.host; a linked one that fails also takes the parent down (LINK_DOWN)."""
+        to_lua = self.to_lua
 
-    def send(task: LuaTask, dest: bytes, topic: bytes, payload: Any) -> Any:
+        async def watch() -> Any:
+            return await handle
+
+        def exited(w: asyncio.Task[Any]) -> None:
+            exc = w.exception()
+            result = {"value": None if exc else to_lua(w.result()),
+                      "error": to_lua(from_failure(exc)) if exc else None}
+            Process.deliver_event(proc, {"kind": "EXIT", "from": pid, "result": result})
+            if linked and exc is not None and not proc.closed:
+                Process.deliver_event(proc, {"kind": "LINK_DOWN", "from": pid, "result": result})
+
+        proc.spawn_bg(watch(), exited)
+
+    def exec(self, task: LuaTask, entry: bytes, host_id: bytes, ctx: Any, opts: Any, name: Any,
+             msgs: Any, args: Any) -> Any:
+        proc = _proc(task)
+        try:
+            target_host, request = self._request(proc, entry, host_id, 0, ctx, opts, name, msgs, args)
+            if target_host != self.host.host_id:
+                raise WippyError(INVALID, f"process.exec from a workflow needs a workflow host; "
+                                          f"{target_host} is not this worker")
+            values = packed_args(self.vm, request.args)
+            kwargs = self._child_options(request)
+        except WippyError as err:
+            return self.failure(err)
+        CONTEXT.set(request.context)
+        to_lua = self.to_lua
+        return self.awaiting(task, workflow.execute_child_workflow(request.entry_id, args=values, **kwargs),
+                             lambda value: (to_lua(value, "child result"), None))
+
+
+class Control(_Group):
+    """Messages, control of other processes, monitors, links and names: signals to
+    workflows of this worker, local activities for everything else."""
+
+    def handlers(self) -> dict[str, Handler]:
+        effect = self.effect
+        return {
+            "process.send": self.send, "process.lookup": self.lookup,
+            "process.terminate": effect("terminate"), "process.cancel": effect("cancel"),
+            "process.monitor": effect("monitor"), "process.unmonitor": effect("unmonitor"),
+            "process.link": effect("link"), "process.unlink": effect("unlink"),
+            "process.register": effect("register"), "process.unregister": effect("unregister"),
+        }
+
+    def send(self, task: LuaTask, dest: bytes, topic: bytes, payload: Any) -> Any:
         proc = _proc(task)
         target = dest.decode()
-        value = to_python(payload, "message")
+        value = self.to_python(payload, "message")
         if target.startswith("{"):
             try:
                 target_host, workflow_id = parse_pid(target)
             except WippyError as err:
-                return (None, to_lua(err))
-            if is_here(target_host):
+                return self.failure(err)
+            if target_host == self.host.host_id:
                 handle = workflow.get_external_workflow_handle(workflow_id)
-                return awaiting(task, handle.signal(topic.decode(), args=[value, proc.pid]), lambda _: (True,))
-        return awaiting(task, local("wippy.send", target, topic.decode(), value, proc.pid), lambda _: (True,))
+                return self.awaiting(task, handle.signal(topic.decode(), args=[value, proc.pid]), lambda _: (True,))
+        return self.awaiting(task, self.local("wippy.send", target, topic.decode(), value, proc.pid),
+                             lambda _: (True,))
 
-    def effect(op: str) -> Any:
+    def effect(self, op: str) -> Handler:
+        host = self.host
+
         def handler(task: LuaTask, *args: Any) -> Any:
             proc = _proc(task)
             plain = [a.decode() if isinstance(a, bytes) else a for a in args]
             if op in ("register", "unregister") and workflow.unsafe.is_replaying():
                 host.replayed_name_op(op, plain, proc.pid)  # names live in the runtime
-            return awaiting(task, local("wippy.control", op, plain, proc.pid), lambda ok: (ok, None))
+            return self.awaiting(task, self.local("wippy.control", op, plain, proc.pid), lambda ok: (ok, None))
 
         return handler
 
-    def lookup(task: LuaTask, name: bytes) -> Any:
-        return awaiting(task, local("wippy.control", "lookup", [name.decode()], _proc(task).pid),
-                        lambda pid: (pid.encode(),) if pid else (None, to_lua(WippyError("NOT_FOUND", f"no process is registered as {name.decode()!r}"))))
+    def lookup(self, task: LuaTask, name: bytes) -> Any:
+        text = name.decode()
+        missing = WippyError(NOT_FOUND, f"no process is registered as {text!r}")
+        return self.awaiting(task, self.local("wippy.control", "lookup", [text], _proc(task).pid),
+                             lambda pid: (pid.encode(),) if pid else self.failure(missing))
 
-    handlers.update({
-        "process.spawn": spawn, "process.exec": exec_child, "process.send": send,
-        "process.terminate": effect("terminate"), "process.cancel": effect("cancel"),
-        "process.monitor": effect("monitor"), "process.unmonitor": effect("unmonitor"),
-        "process.link": effect("link"), "process.unlink": effect("unlink"),
-        "process.register": effect("register"), "process.unregister": effect("unregister"),
-        "process.lookup": lookup,
-    })
 
-    # The workflow module -------------------------------------------------------------------
-    def info(task: LuaTask) -> Any:
+class WorkflowModule(_Group):
+    """The ``workflow`` module: run info, versions (as patches), search attributes, memo."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "workflow.info": self.info,
+            "workflow.version": self.version,
+            "workflow.attrs": self.attrs,
+            "workflow.history_length": lambda task: (workflow.info().get_current_history_length(),),
+            "workflow.history_size": lambda task: (workflow.info().get_current_history_size(),),
+        }
+
+    def info(self, task: LuaTask) -> Any:
         i = workflow.info()
-        return (to_lua({
+        return (self.to_lua({
             "workflow_id": i.workflow_id, "run_id": i.run_id, "workflow_type": i.workflow_type,
             "task_queue": i.task_queue, "namespace": i.namespace, "attempt": i.attempt,
             "start_time": time_value(*divmod(int(i.start_time.timestamp() * NS), NS)),
             "history_length": i.get_current_history_length(), "history_size": i.get_current_history_size(),
         }),)
 
-    def version(task: LuaTask, change_id: bytes, low: int, high: int) -> Any:
+    def version(self, task: LuaTask, change_id: bytes, low: int, high: int) -> Any:
         proc = _proc(task)
         change = change_id.decode()
         if change not in proc.versions:
@@ -384,18 +445,9 @@ def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
                                       f"outside the supported range {low}..{high}")
         return (chosen,)
 
-    def attrs(task: LuaTask, search: Any, memo: Any) -> Any:
+    def attrs(self, task: LuaTask, search: Any, memo: Any) -> Any:
         if search is not None:
-            workflow.upsert_search_attributes(typed_search_attributes(to_python(search, "search")))
+            workflow.upsert_search_attributes(search_attribute_updates(self.to_python(search, "search")))
         if memo is not None:
-            workflow.upsert_memo(to_python(memo, "memo"))
+            workflow.upsert_memo(self.to_python(memo, "memo"))
         return (True,)
-
-    handlers.update({
-        "workflow.info": info,
-        "workflow.version": version,
-        "workflow.attrs": attrs,
-        "workflow.history_length": lambda task: (workflow.info().get_current_history_length(),),
-        "workflow.history_size": lambda task: (workflow.info().get_current_history_size(),),
-    })
-    return Dispatcher(handlers)

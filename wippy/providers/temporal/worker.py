@@ -13,12 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.common import (
-    RawValue,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.common import RawValue
 from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -27,13 +22,14 @@ from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import Dispatcher
 from wippy.errors import ALREADY_EXISTS, CANCELED, INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 from wippy.providers._base import HostProvider
+from wippy.providers._durable.commands import packed_args, plain_messages
+from wippy.providers._durable.ids import new_workflow_id
+from wippy.providers._durable.options import StartOptions, seconds
 from wippy.providers.temporal.client import TemporalClientService
 from wippy.providers.temporal.context import CONTEXT, activity_context
-from wippy.providers.temporal.converter import typed_search_attributes
 from wippy.providers.temporal.failures import from_failure, to_application_error
+from wippy.providers.temporal.options import start_options
 from wippy.providers.temporal.workflow import CANCEL_SIGNAL, EVENT_SIGNAL, WORKERS, LuaWorkflow
-from wippy.providers.workflow.dispatch import new_workflow_id, packed_args
-from wippy.providers.workflow.options import StartOptions, seconds
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
@@ -41,11 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wippy.temporal")
 
-_CONFLICT = {"use_existing": WorkflowIDConflictPolicy.USE_EXISTING, "fail": WorkflowIDConflictPolicy.FAIL,
-             "terminate_existing": WorkflowIDConflictPolicy.TERMINATE_EXISTING}
-_REUSE = {"allow_duplicate": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-          "allow_duplicate_failed_only": WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-          "reject_duplicate": WorkflowIDReusePolicy.REJECT_DUPLICATE}
 _WORKER_OPTIONS = {
     "max_concurrent_activities": "max_concurrent_activities",
     "max_concurrent_workflow_tasks": "max_concurrent_workflow_tasks",
@@ -59,8 +50,6 @@ _WORKER_OPTIONS = {
     "max_cached_workflows": "max_cached_workflows",
 }
 _WORKER_DURATIONS = ("sticky_queue_schedule_to_start_timeout", "graceful_shutdown_timeout")
-
-
 
 
 class TemporalWorkerHost(HostProvider):
@@ -286,37 +275,12 @@ class TemporalWorkerHost(HostProvider):
         workflow_id = options.workflow_id or request.name or new_workflow_id()
         vm = self.kernel.vm
         args = packed_args(vm, request.args)
-        messages = [(topic, vm.to_python(payload, "message")) for topic, payload in request.messages]
-        raw = options.raw
-        kwargs: dict[str, Any] = {
-            "id": workflow_id, "task_queue": raw.get("temporal.workflow.task_queue") or self.task_queue,
-            "id_conflict_policy": _CONFLICT[options.conflict_policy],
-            "id_reuse_policy": _REUSE[options.reuse_policy],
-        }
-        for key, name in (("execution_timeout", "execution_timeout"), ("run_timeout", "run_timeout"),
-                          ("start_delay", "start_delay")):
-            value = getattr(options, key)
-            if value:
-                kwargs[name] = timedelta(seconds=value)
-        if options.memo:
-            kwargs["memo"] = options.memo
-        if options.search:
-            kwargs["search_attributes"] = typed_search_attributes(options.search)
-        task_timeout = seconds("task_timeout", raw.get("temporal.workflow.task_timeout", raw.get("task_timeout")))
-        task_timeout = task_timeout or self.task_timeout
-        if task_timeout:
-            kwargs["task_timeout"] = timedelta(seconds=task_timeout)
-        if raw.get("temporal.workflow.enable_eager_start"):
-            kwargs["request_eager_start"] = True
+        messages = plain_messages(vm, request.messages)
+        kwargs = start_options(self, options, workflow_id)
         if messages:  # signal-with-start: the first startup message arrives before anything else
             kwargs["start_signal"], first = messages[0][0], messages[0][1]
             kwargs["start_signal_args"] = [first, request.parent]
             messages = messages[1:]
-        if raw.get("temporal.workflow.cron_schedule"):
-            kwargs["cron_schedule"] = str(raw["temporal.workflow.cron_schedule"])
-        policy = raw.get("temporal.workflow.retry_policy")
-        if isinstance(policy, dict):
-            kwargs["retry_policy"] = TemporalRetryPolicy(maximum_attempts=int(policy.get("maximum_attempts", 0)))
         pid = make_pid(self.host_id, workflow_id)
         context = dict(request.context)
 

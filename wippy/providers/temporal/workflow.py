@@ -25,6 +25,7 @@ from temporalio.common import (
     RawValue,
 )
 
+from wippy.actors.host import Limits
 from wippy.actors.kernel import Kernel
 from wippy.actors.process import Process
 from wippy.actors.router import make_pid
@@ -109,10 +110,11 @@ class LoopQueue:
 class _HostView:
     """What a Process needs of its host, for a workflow living in a worker thread."""
 
-    def __init__(self, kernel: Kernel, host_id: str, dispatcher: Dispatcher) -> None:
+    def __init__(self, kernel: Kernel, host_id: str, dispatcher: Dispatcher, limits: Limits) -> None:
         self.kernel = kernel
         self.host_id = host_id
         self.dispatcher = dispatcher
+        self.limits = limits
 
     def forget(self, proc: Any) -> None:
         pass
@@ -200,7 +202,7 @@ class LuaWorkflow:
                 "NOT_FOUND", f"workflow type {info.workflow_type} is not a workflow.lua entry of this project"))
         conv = workflow.payload_converter()
         values = [conv.from_payload(a.payload) for a in args]
-        view = _HostView(rt, host.host_id, dispatcher_for(rt, host))
+        view = _HostView(rt, host.host_id, dispatcher_for(rt, host), host.limits)
         proc = TemporalProcess(host, view, info.workflow_id, entry.id, dict(CONTEXT.get() or {}))
         self.proc = proc
         for name, sargs in self.early:

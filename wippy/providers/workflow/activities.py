@@ -1,72 +1,27 @@
 """Activities: the function calls a workflow makes, run live with retries and timeouts.
 
-Options come from ``funcs.new():with_options{...}`` with the upstream keys:
-``activity.start_to_close_timeout``, ``activity.schedule_to_close_timeout``,
-``activity.heartbeat_timeout`` (accepted; there is no heartbeat API yet) and
-``activity.retry_policy`` (``initial_interval``, ``backoff_coefficient``,
-``maximum_interval``, ``maximum_attempts`` (0 = unlimited),
-``non_retryable_error_types``). Intervals are milliseconds or duration strings. Only the
-final outcome is recorded; attempts are not, so a restart retries from the first one.
+Options come from ``funcs.new():with_options{...}`` with the upstream keys, parsed by
+:class:`wippy.providers._durable.options.ActivityOptions` (``activity.start_to_close_timeout``,
+``activity.schedule_to_close_timeout``, ``activity.heartbeat_timeout``, accepted but with no
+heartbeat API yet, and ``activity.retry_policy``). Only the final outcome is recorded;
+attempts are not, so a restart retries from the first one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wippy.errors import INVALID, TIMEOUT, WippyError
-from wippy.providers.workflow.options import seconds
+from wippy.errors import TIMEOUT, WippyError
+from wippy.providers._durable.options import ActivityOptions, RetryPolicy
+from wippy.providers.workflow import history
 
 if TYPE_CHECKING:
     from wippy.providers.workflow.execution import Op, Workflow
     from wippy.providers.workflow.host import WorkflowHost
 
 log = logging.getLogger("wippy.workflow")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    initial_interval: float = 1.0
-    backoff_coefficient: float = 2.0
-    maximum_interval: float | None = None  # default: 100 x initial_interval
-    maximum_attempts: int = 0
-    non_retryable_error_types: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, raw: Any, what: str = "activity.retry_policy") -> RetryPolicy:
-        """``what`` names the option in errors (workflows use ``temporal.workflow.retry_policy``)."""
-        if raw is None:
-            return cls()
-        if not isinstance(raw, dict):
-            raise WippyError(INVALID, f"{what} must be a table")
-        attempts = raw.get("maximum_attempts", 0)
-        if not isinstance(attempts, int) or attempts < 0:
-            raise WippyError(INVALID, f"{what}.maximum_attempts must be a non-negative integer")
-        kinds = raw.get("non_retryable_error_types") or []
-        if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
-            raise WippyError(INVALID, f"{what}.non_retryable_error_types must be a list of error kinds")
-        coefficient = raw.get("backoff_coefficient", 2.0)
-        if not isinstance(coefficient, (int, float)) or coefficient < 1:
-            raise WippyError(INVALID, f"{what}.backoff_coefficient must be a number >= 1")
-        return cls(
-            initial_interval=seconds("initial_interval", raw.get("initial_interval")) or 1.0,
-            backoff_coefficient=float(coefficient),
-            maximum_interval=seconds("maximum_interval", raw.get("maximum_interval")),
-            maximum_attempts=attempts,
-            non_retryable_error_types=tuple(kinds),
-        )
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt ``attempt + 1``."""
-        cap = self.maximum_interval if self.maximum_interval is not None else 100 * self.initial_interval
-        return min(self.initial_interval * self.backoff_coefficient ** (attempt - 1), cap)
-
-    def retries(self, error: WippyError, attempt: int) -> bool:
-        if error.retryable is not True or error.kind in self.non_retryable_error_types:
-            return False
-        return self.maximum_attempts == 0 or attempt < self.maximum_attempts
 
 
 class _Attempts:
@@ -88,15 +43,14 @@ class ActivityRunner:
         self._live: dict[tuple[str, int], _Attempts] = {}
 
     def start(self, wf: Workflow, op: Op) -> None:
-        opts = op.record.get("opts") or {}
         try:
-            policy = RetryPolicy.parse(opts.get("activity.retry_policy"))
-            start_to_close = seconds("activity.start_to_close_timeout", opts.get("activity.start_to_close_timeout"))
-            total = seconds("activity.schedule_to_close_timeout", opts.get("activity.schedule_to_close_timeout"))
+            options = ActivityOptions.parse(op.record.get("opts"))
         except WippyError as err:
-            wf.input({"in": "done", "ref": op.seq, "e": err})
+            wf.input(history.done(op.seq, error=err))
             return
-        state = _Attempts(policy, start_to_close, time.monotonic() + total if total else None)
+        total = options.schedule_to_close
+        state = _Attempts(options.retry_policy or RetryPolicy(), options.start_to_close,
+                          time.monotonic() + total if total else None)
         self._live[(wf.run.run_id, op.seq)] = state
         self._attempt(wf, op, state)
 
@@ -146,12 +100,10 @@ class ActivityRunner:
 
     def _finish(self, wf: Workflow, op: Op, value: Any, error: WippyError | None) -> None:
         self._live.pop((wf.run.run_id, op.seq), None)
-        record: dict[str, Any] = {"in": "done", "ref": op.seq}
         if error is not None:
-            record["e"] = error
+            wf.input(history.done(op.seq, error=error))
         else:
-            record["v"] = value
-        wf.input(record)
+            wf.input(history.done(op.seq, value))
 
     def cancel(self, wf: Workflow, op: Op) -> None:
         state = self._live.pop((wf.run.run_id, op.seq), None)

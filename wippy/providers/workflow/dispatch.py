@@ -10,42 +10,47 @@ Four kinds of command:
 - effects on the outside (``process.send``, terminate, monitors): recorded, done once
   after commit, skipped on replay.
 
-Commands not listed here are refused in workflows with a message naming them.
+Commands not listed here are refused in workflows with a message naming them. Each kind
+of command is one handler group below (a small class over the host); :func:`build_dispatcher`
+combines them. The records they write are built by :mod:`.history`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.channel import Channel
 from wippy.actors.functions import Future, check_target
+from wippy.actors.host import spawn_request
 from wippy.actors.router import make_pid
-from wippy.actors.scheduler import PENDING, Dispatcher, LuaTask
-from wippy.errors import CANCELED, INVALID, WippyError
+from wippy.actors.scheduler import PENDING, Dispatcher, Handler, LuaTask
+from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
 from wippy.lua.codec import pack
 from wippy.lua.modules.time import NS, time_value
+from wippy.providers._durable.commands import internal_handlers, packed_args, plain_messages
+from wippy.providers._durable.options import StartOptions
+from wippy.providers.workflow import history
 from wippy.providers.workflow.execution import Op, RecordTooLarge, Workflow, check_size
-from wippy.providers.workflow.options import StartOptions
+from wippy.providers.workflow.history import RECORDED_VALUES, Record
 
 if TYPE_CHECKING:
+    from wippy.actors.host import SpawnRequest
     from wippy.providers.workflow.host import WorkflowHost
 
 log = logging.getLogger("wippy.workflow")
 
-INTERNAL_COMMANDS = (
-    "chan.new", "chan.send", "chan.recv", "chan.close", "chan.select", "coroutine.spawn",
-    "future.state", "ctx.get", "ctx.all", "process.pid", "process.id", "process.inbox",
-    "process.events", "process.listen", "process.unlisten", "process.get_options",
-    "process.set_options", "workflow.host_id",
-)
-RECORDED_VALUES = ("time.now", "uuid.v1", "uuid.v4", "uuid.v7", "crypto.random_bytes", "crypto.now", "process.lookup")
-
 
 class DurableFuture(Future):
+    """A ``funcs.async`` future of a workflow, known by the seq of its activity record."""
+
     __slots__ = ("seq",)
+
+    def __init__(self, channel: Channel, seq: int) -> None:
+        super().__init__(channel)
+        self.seq = seq
 
 
 class DurableTimer:
@@ -64,25 +69,57 @@ def _wf(task: LuaTask) -> Workflow:
     return actor
 
 
-def packed_args(vm: Any, args: Any) -> list[Any]:
-    n = args[b"n"] or 0
-    return [vm.to_python(args[i], f"argument #{i}") for i in range(1, n + 1)]
+def _wall_ns() -> int:
+    return time.time_ns()
 
 
 def build_dispatcher(host: WorkflowHost) -> Dispatcher:
-    kernel = host.kernel
-    base = kernel.dispatcher.handlers
-    handlers: dict[str, Any] = {op: base[op.encode()] for op in INTERNAL_COMMANDS if op.encode() in base}
-    vm = kernel.vm
-    to_lua, to_python = vm.to_lua, vm.to_python
-    router = kernel.router
+    """The dispatcher of every workflow on ``host``: the internal commands with their
+    ordinary handlers, the rest from the handler groups."""
+    groups = (RecordedValues, Activities, Timers, Children, Effects, WorkflowModule)
+    return Dispatcher(internal_handlers(host.kernel.dispatcher.handlers),
+                      *(group(host).handlers() for group in groups))
 
-    def err_lua(err: Any) -> Any:
-        return None if err is None else to_lua(err)
 
-    # Recorded values ---------------------------------------------------------------------
-    def recorded(op: str) -> Any:
-        live = base.get(op.encode())
+class _Group:
+    """What every handler group uses of the host."""
+
+    def __init__(self, host: WorkflowHost) -> None:
+        kernel = host.kernel
+        self.host = host
+        self.kernel = kernel
+        self.vm = kernel.vm
+        self.to_lua = kernel.vm.to_lua
+        self.to_python = kernel.vm.to_python
+        self.router = kernel.router
+
+    def handlers(self) -> dict[str, Handler]:
+        raise NotImplementedError
+
+    def failure(self, err: WippyError) -> tuple[None, Any]:
+        """The ``(nil, err)`` a command returns for an error."""
+        return (None, self.to_lua(err))
+
+    def resume_with_result(self, task: LuaTask, wf: Workflow) -> Callable[[Record], None]:
+        """An input handler that resumes ``task`` with the ``v`` and ``e`` of a done input."""
+        to_lua = self.to_lua
+
+        def done(rec: Record) -> None:
+            error = rec.get("e")
+            wf.scheduler.resume(task, to_lua(rec.get("v")), None if error is None else to_lua(error))
+
+        return done
+
+
+class RecordedValues(_Group):
+    """Values that differ from run to run: computed live once, then read from the record."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {op: self.recorded(op) for op in RECORDED_VALUES}
+
+    def recorded(self, op: str) -> Handler:
+        live = self.kernel.dispatcher.handlers.get(op.encode())
+        to_lua, to_python = self.to_lua, self.to_python
 
         def handler(task: LuaTask, *args: Any) -> Any:
             wf = _wf(task)
@@ -92,121 +129,131 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             if live is None:
                 raise WippyError(INVALID, f"{op} is not available")
             result = live(task, *args)
-            wf.record({"op": op, "v": [to_python(v, op) for v in result]})
+            wf.record(history.value(op, [to_python(v, op) for v in result]))
             return result
 
         return handler
 
-    for op in RECORDED_VALUES:
-        handlers[op] = recorded(op)
 
-    # Activities ----------------------------------------------------------------------------
-    def activity(op: str, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+class Activities(_Group):
+    """``funcs.call`` / ``funcs.async``: recorded, run by the host once committed, completed
+    by a done input; ``future:cancel()``."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"funcs.call": self.call, "funcs.async": self.call_async, "future.cancel": self.cancel}
+
+    def _issue(self, op: str, task: LuaTask, target: Any, ctx: Any, opts: Any,
+               args: Any) -> tuple[Workflow, int, Record, bool]:
+        """Record the activity (or find its record on replay): ``(wf, seq, record, live)``."""
         wf = _wf(task)
         name = check_target(target)  # deterministic validation: raises INVALID before recording
         found = wf.replayed(op, name)
-        if found is None:
-            record = {"op": op, "key": name, "args": packed_args(vm, args),
-                      "ctx": None if ctx is None else to_python(ctx, "context"),
-                      "opts": None if opts is None else to_python(opts, "options")}
-            seq = wf.record(record)
-            live = True
-        else:
-            seq, record = found
-            live = False
-        return seq, record, live
+        if found is not None:
+            return wf, found[0], found[1], False
+        to_python = self.to_python
+        record = history.activity(op, name, packed_args(self.vm, args),
+                                  None if ctx is None else to_python(ctx, "context"),
+                                  None if opts is None else to_python(opts, "options"))
+        return wf, wf.record(record), record, True
 
-    def funcs_call(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
-        wf = _wf(task)
-        try:
-            seq, record, live = activity("funcs.call", task, target, ctx, opts, args)
-        except WippyError as err:
-            return (None, to_lua(err))
-
-        def done(rec: dict[str, Any]) -> None:
-            wf.scheduler.resume(task, to_lua(rec.get("v")), err_lua(rec.get("e")))
-
-        op = wf.wait(seq, record, done, new=live)
+    def _start(self, wf: Workflow, seq: int, record: Record, live: bool,
+               on_done: Callable[[Record], None]) -> None:
+        op = wf.wait(seq, record, on_done, new=live)
         if live:
-            wf.effect(lambda: host.start_activity(wf, op))
+            wf.effect(lambda: self.host.start_activity(wf, op))
+
+    def call(self, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+        try:
+            wf, seq, record, live = self._issue("funcs.call", task, target, ctx, opts, args)
+        except WippyError as err:
+            return self.failure(err)
+        self._start(wf, seq, record, live, self.resume_with_result(task, wf))
         return PENDING
 
-    def funcs_async(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
-        wf = _wf(task)
+    def call_async(self, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
         try:
-            seq, record, live = activity("funcs.async", task, target, ctx, opts, args)
+            wf, seq, record, live = self._issue("funcs.async", task, target, ctx, opts, args)
         except WippyError as err:
-            return (None, to_lua(err))
-        future = DurableFuture(Channel(wf.scheduler, 1))  # type: ignore[arg-type]
-        future.seq = seq
-        make_payload = vm.make_payload
+            return self.failure(err)
+        future = DurableFuture(Channel(wf.scheduler, 1), seq)
+        to_lua, make_payload = self.to_lua, self.vm.make_payload
 
-        def done(rec: dict[str, Any]) -> None:
+        def done(rec: Record) -> None:
             error = rec.get("e")
             if error is not None:
                 future.settle(False, to_lua(error), make_payload)
             else:
                 future.settle(True, to_lua(rec.get("v")), make_payload)
 
-        op = wf.wait(seq, record, done, new=live)
-        if live:
-            wf.effect(lambda: host.start_activity(wf, op))
+        self._start(wf, seq, record, live, done)
         return (future, future.channel)
 
-    def future_cancel(task: LuaTask, future: Any) -> Any:
+    def cancel(self, task: LuaTask, future: Any) -> Any:
         wf = _wf(task)
         if not isinstance(future, DurableFuture):
             raise WippyError(INVALID, "future:cancel: not a future of this workflow")
         found = wf.replayed("future.cancel", future.seq)
         if found is None:
-            wf.record({"op": "future.cancel", "key": future.seq})
+            wf.record(history.future_cancel(future.seq))
         if future.state != b"pending":
             return (False, None)
         future.state = b"canceled"
-        future.value = to_lua(WippyError(CANCELED, "operation was canceled", retryable=False))
+        future.value = self.to_lua(WippyError(CANCELED, "operation was canceled", retryable=False))
         future.channel.push(future.value)
         op = wf.ops.pop(future.seq, None)
         if op is not None and found is None:
-            wf.effect(lambda: host.cancel_op(wf, op))
+            wf.effect(lambda: self.host.cancel_op(wf, op))
         return (True, None)
 
-    # Timers ----------------------------------------------------------------------------------
-    def wall_ns() -> int:
-        return time.time_ns()
 
-    def sleep(task: LuaTask, ns: Any) -> Any:
+class Timers(_Group):
+    """``time.sleep``, timers and tickers: due times recorded on the wall clock, armed by the
+    host once committed, each firing a done input."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "time.sleep": self.sleep,
+            "time.timer": self.timer("time.timer", period=False),
+            "time.ticker": self.timer("time.ticker", period=True),
+            "time.stop": self.stop,
+            "time.reset": self.reset,
+        }
+
+    def sleep(self, task: LuaTask, ns: Any) -> Any:
         wf = _wf(task)
         if type(ns) is not int:
             raise WippyError(INVALID, "time.sleep: duration must be an integer number of nanoseconds")
         found = wf.replayed("time.sleep")
         if found is None:
-            record = {"op": "time.sleep", "at": wall_ns() + max(ns, 0)}
+            record = history.sleep(_wall_ns() + max(ns, 0))
             seq = wf.record(record)
         else:
             seq, record = found
         op = wf.wait(seq, record, lambda rec: wf.scheduler.resume(task), new=found is None)
         if found is None:
-            wf.effect(lambda: host.arm_timer(wf, op))
+            wf.effect(lambda: self.host.arm_timer(wf, op))
         return PENDING
 
-    def timer(op_name: str, period: bool) -> Any:
+    def timer(self, op_name: str, period: bool) -> Handler:
+        host, to_lua = self.host, self.to_lua
+
         def handler(task: LuaTask, ns: Any) -> Any:
             wf = _wf(task)
             if type(ns) is not int or (period and ns <= 0):
                 raise WippyError(INVALID, f"{op_name}: duration must be a positive number of nanoseconds")
             found = wf.replayed(op_name)
             if found is None:
-                record = {"op": op_name, "at": wall_ns() + max(ns, 0), "every": ns if period else 0}
+                record = history.timer(op_name, _wall_ns() + max(ns, 0), ns if period else 0)
                 seq = wf.record(record)
             else:
                 seq, record = found
-            channel = Channel(wf.scheduler, 1)  # type: ignore[arg-type]
+            channel = Channel(wf.scheduler, 1)
 
-            def fired(rec: dict[str, Any]) -> bool:
+            def fired(rec: Record) -> bool:
                 at = op.record["at"]
                 channel.push(to_lua(time_value(*divmod(at, NS))))  # a full channel drops the tick
                 if op.record["every"]:
-                    op.record = {**op.record, "at": at + op.record["every"]}
+                    op.record = {**op.record, "at": at + op.record["every"]}  # in memory only
                     return True  # tickers keep waiting
                 return False
 
@@ -217,7 +264,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
 
         return handler
 
-    def timer_stop(task: LuaTask, handle: Any) -> Any:
+    def stop(self, task: LuaTask, handle: Any) -> Any:
         wf = _wf(task)
         if not isinstance(handle, DurableTimer):
             raise WippyError(INVALID, "time.stop: not a timer or ticker")
@@ -225,11 +272,11 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         active = wf.ops.pop(handle.op.seq, None) is not None
         handle.channel.buffer.clear()
         if found is None:
-            wf.record({"op": "time.stop", "key": handle.op.seq})
-            wf.effect(lambda: host.cancel_op(wf, handle.op))
+            wf.record(history.timer_stop(handle.op.seq))
+            wf.effect(lambda: self.host.cancel_op(wf, handle.op))
         return (active,)
 
-    def timer_reset(task: LuaTask, handle: Any, ns: Any) -> Any:
+    def reset(self, task: LuaTask, handle: Any, ns: Any) -> Any:
         wf = _wf(task)
         if not isinstance(handle, DurableTimer) or type(ns) is not int:
             raise WippyError(INVALID, "time.reset: not a timer, or the duration is not an integer")
@@ -237,110 +284,134 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
         found = wf.replayed("time.reset", op.seq)
         active = op.seq in wf.ops
         handle.channel.buffer.clear()
-        at = found[1]["at"] if found else wall_ns() + max(ns, 0)
+        at = found[1]["at"] if found else _wall_ns() + max(ns, 0)
         op.record = {**op.record, "at": at, "every": ns if op.record["every"] else 0}
         wf.ops[op.seq] = op
         if found is None:
-            wf.record({"op": "time.reset", "key": op.seq, "at": at})
-            wf.effect(lambda: host.arm_timer(wf, op))
+            wf.record(history.timer_reset(op.seq, at))
+            wf.effect(lambda: self.host.arm_timer(wf, op))
         return (active,)
 
-    handlers.update({
-        "funcs.call": funcs_call,
-        "funcs.async": funcs_async,
-        "future.cancel": future_cancel,
-        "time.sleep": sleep,
-        "time.timer": timer("time.timer", period=False),
-        "time.ticker": timer("time.ticker", period=True),
-        "time.stop": timer_stop,
-        "time.reset": timer_reset,
-    })
 
-    # Processes and children ------------------------------------------------------------------
-    def spawn(task: LuaTask, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
+class Children(_Group):
+    """``process.spawn`` and ``process.exec``: a child workflow is recorded in full and
+    started (unless it exists) once committed; a process on another kind of host is
+    started at once and only its PID recorded."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"process.spawn": self.spawn, "process.exec": self.exec}
+
+    def _request(self, wf: Workflow, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
+                 name: Any, msgs: Any, args: Any) -> tuple[str, SpawnRequest]:
+        return spawn_request(self.vm, entry, host_id, mode, ctx, opts, name, msgs, args,
+                             parent=wf.pid, context=wf.context)
+
+    def spawn(self, task: LuaTask, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
               name: Any, msgs: Any, args: Any) -> Any:
         wf = _wf(task)
-        entry_id, target_host = entry.decode(), host_id.decode()
+        entry_id = entry.decode()
         try:
             found = wf.replayed("process.spawn", entry_id)
         except RecordTooLarge as err:  # the child's arguments were too large to record
-            return (None, to_lua(err))
+            return self.failure(err)
         if found is not None:
-            seq, record = found
-            if record.get("child") is not None:
-                wf.effect(lambda: host.ensure_child(wf, record, None, None))
-            if record.get("e") is not None:
-                return (None, to_lua(record["e"]))
-            return (record["pid"].encode(),)
+            return self._respawn(wf, found[1])
         try:
-            target = router.host_for_spawn(target_host, kernel.registry)
-            options = {} if opts is None else to_python(opts, "options")
-            context = {**wf.context, **({} if ctx is None else to_python(ctx, "context"))}
-            messages = [(item[1].decode(), to_python(item[2])) for item in msgs.values()] if msgs is not None else []
-            child_name = None if name is None else name.decode()
-            if target.kind == "workflow.host":
-                StartOptions.parse(options).check_durable()
-                seq = wf.seq
-                child_id = str(options.get("temporal.workflow.id") or child_name or default_child_id(wf, seq))
-                # A child workflow always reports its end to its parent (an EXIT event), as
-                # Temporal children do: the docs wait for it after a plain process.spawn.
-                record = {"op": "process.spawn", "key": entry_id, "host": target_host, "child": child_id,
-                          "pid": make_pid(target_host, child_id), "mode": mode | 1, "args": packed_args(vm, args),
-                          "ctx": context, "opts": options, "msgs": messages}
-                wf.record(record)
-                wf.effect(lambda: host.ensure_child(wf, record, None, None))
-                return (record["pid"].encode(),)
-            request = runtime_spawn_request(wf, entry_id, args, context, options, child_name, msgs, mode)
+            target_host, request = self._request(wf, entry, host_id, mode, ctx, opts, name, msgs, args)
+            target = self.router.host_for_spawn(target_host, self.kernel.registry)
+            if target.kind == self.host.kind:
+                return self._spawn_child(wf, target_host, request, mode)
             pid = target.spawn(request)
         except WippyError as err:
             if not isinstance(err, RecordTooLarge):  # (that one left its own record)
-                wf.record({"op": "process.spawn", "key": entry_id, "e": to_python(err)})
-            return (None, to_lua(err))
-        wf.record({"op": "process.spawn", "key": entry_id, "pid": pid})
-        if mode & 1:
+                wf.record(history.failed("process.spawn", entry_id, self.to_python(err)))
+            return self.failure(err)
+        wf.record(history.spawned(entry_id, pid))
+        if request.monitor:
             wf.monitoring = (wf.monitoring or set()) | {pid}
         return (pid.encode(),)
 
-    def exec_child(task: LuaTask, entry: bytes, host_id: bytes, ctx: Any, opts: Any, name: Any,
-                   msgs: Any, args: Any) -> Any:
+    def _respawn(self, wf: Workflow, record: Record) -> Any:
+        """A replayed spawn: its answer from the record; a child workflow is started again
+        if the record is all that was committed before a crash."""
+        if record.get("child") is not None:
+            wf.effect(lambda: self.host.ensure_child(wf, record))
+        if record.get("e") is not None:
+            return (None, self.to_lua(record["e"]))
+        return (record["pid"].encode(),)
+
+    def _spawn_child(self, wf: Workflow, target_host: str, request: SpawnRequest, mode: int) -> Any:
+        # A child workflow always reports its end to its parent (an EXIT event), as Temporal
+        # children do: the docs wait for it after a plain process.spawn.
+        options = StartOptions.parse(request.options).check_durable()
+        child_id = self._child_id(wf, options, request)
+        record = history.child_spawn(
+            request.entry_id, target_host, child_id, make_pid(target_host, child_id), mode | 1,
+            packed_args(self.vm, request.args), request.context, request.options,
+            plain_messages(self.vm, request.messages))
+        wf.record(record)
+        wf.effect(lambda: self.host.ensure_child(wf, record))
+        return (record["pid"].encode(),)
+
+    @staticmethod
+    def _child_id(wf: Workflow, options: StartOptions, request: SpawnRequest) -> str:
+        return str(options.workflow_id or request.name or default_child_id(wf, wf.seq))
+
+    def exec(self, task: LuaTask, entry: bytes, host_id: bytes, ctx: Any, opts: Any, name: Any,
+             msgs: Any, args: Any) -> Any:
         wf = _wf(task)
-        entry_id = entry.decode()
         try:  # deterministic: checked before the history is consulted, so a replay fails alike
-            options = {} if opts is None else to_python(opts, "options")
-            StartOptions.parse(options).check_durable()
+            target_host, request = self._request(wf, entry, host_id, 0, ctx, opts, name, msgs, args)
+            options = StartOptions.parse(request.options).check_durable()
         except WippyError as err:
-            return (None, to_lua(err))
-        found = wf.replayed("process.exec", entry_id)
+            return self.failure(err)
+        found = wf.replayed("process.exec", request.entry_id)
         if found is None:
             try:
-                target = router.host_for_spawn(host_id.decode(), kernel.registry)
+                target = self.router.host_for_spawn(target_host, self.kernel.registry)
             except WippyError as err:
-                return (None, to_lua(err))
-            if target.kind != "workflow.host":
-                return (None, to_lua(WippyError(
-                    INVALID, f"process.exec from a workflow needs a workflow host; {host_id.decode()} is a {target.kind}")))
-            seq = wf.seq
-            child_id = str(options.get("temporal.workflow.id") or (name.decode() if name else None)
-                           or default_child_id(wf, seq))
-            record = {"op": "process.exec", "key": entry_id, "host": host_id.decode(), "child": child_id,
-                      "args": packed_args(vm, args), "opts": options,
-                      "ctx": {**wf.context, **({} if ctx is None else to_python(ctx, "context"))},
-                      "msgs": [(i[1].decode(), to_python(i[2])) for i in msgs.values()] if msgs is not None else []}
-            wf.record(record)
+                return self.failure(err)
+            if target.kind != self.host.kind:
+                return self.failure(WippyError(INVALID, f"process.exec from a workflow needs a workflow host; "
+                                                        f"{target_host} is a {target.kind}"))
+            record = history.child_exec(
+                request.entry_id, target_host, self._child_id(wf, options, request),
+                packed_args(self.vm, request.args), request.options, request.context,
+                plain_messages(self.vm, request.messages))
+            seq = wf.record(record)
         else:
             seq, record = found
-
-        def done(rec: dict[str, Any]) -> None:
-            wf.scheduler.resume(task, to_lua(rec.get("v")), err_lua(rec.get("e")))
-
-        wf.wait(seq, record, done, new=True)  # ensure_child below covers both cases
-        wf.effect(lambda: host.ensure_child(wf, record, None, seq))
+        wf.wait(seq, record, self.resume_with_result(task, wf), new=True)  # ensure_child covers both
+        wf.effect(lambda: self.host.ensure_child(wf, record, seq))
         return PENDING
 
-    def outward(op: str, key_of: Any, act: Any, *, in_memory: bool = False) -> Any:
-        """A command with an effect outside the workflow: recorded, done once after commit.
-        ``in_memory`` effects (the name registry) live only as long as the kernel, so a
-        replay applies them again."""
+
+class Effects(_Group):
+    """Commands with an effect outside the workflow (messages, control, monitors, links,
+    names): recorded, done once after commit, skipped on replay."""
+
+    def handlers(self) -> dict[str, Handler]:
+        outward = self.outward
+        return {
+            "process.send": outward("process.send", lambda d, t, p: [d.decode(), t.decode()], self.send),
+            "process.terminate": outward("process.terminate", lambda d: d.decode(), self.terminate),
+            "process.cancel": outward("process.cancel", lambda d, *_: d.decode(), self.cancel),
+            "process.monitor": outward("process.monitor", lambda d: d.decode(), self.watch(False, True)),
+            "process.unmonitor": outward("process.unmonitor", lambda d: d.decode(), self.watch(False, False)),
+            "process.link": outward("process.link", lambda d: d.decode(), self.watch(True, True)),
+            "process.unlink": outward("process.unlink", lambda d: d.decode(), self.watch(True, False)),
+            "process.register": outward("process.register", lambda n, *_: n.decode(), self.register,
+                                        in_memory=True),
+            "process.unregister": outward("process.unregister", lambda n: n.decode(), self.unregister,
+                                          in_memory=True),
+        }
+
+    def outward(self, op: str, key_of: Callable[..., Any], act: Callable[..., Any], *,
+                in_memory: bool = False) -> Handler:
+        """A handler for ``op``: ``act(wf, *args)`` checks the command and returns its effect
+        (or None). ``in_memory`` effects (the name registry) live only as long as the kernel,
+        so a replay applies them again."""
+        to_lua, to_python = self.to_lua, self.to_python
 
         def handler(task: LuaTask, *args: Any) -> Any:
             wf = _wf(task)
@@ -357,20 +428,21 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             try:
                 fx = act(wf, *args)
             except WippyError as err:
-                wf.record({"op": op, "key": key, "e": to_python(err)})
+                wf.record(history.failed(op, key, to_python(err)))
                 return (None, to_lua(err))
-            wf.record({"op": op, "key": key})
+            wf.record(history.effect(op, key))
             if fx is not None:
                 wf.effect(fx)
             return (True,)
 
         return handler
 
-    def do_send(wf: Workflow, dest: bytes, topic: bytes, payload: Any) -> Any:
+    def send(self, wf: Workflow, dest: bytes, topic: bytes, payload: Any) -> Callable[[], None]:
+        router = self.router
         pid = router.resolve(dest.decode())
         target = router.host_of(pid)
-        if target is not None and target.kind == "workflow.host":  # the receiver records it: check now
-            record = {"in": "msg", "topic": topic.decode(), "from": wf.pid, "v": to_python(payload, "message")}
+        if target is not None and target.kind == self.host.kind:  # the receiver records it: check now
+            record = history.message(topic.decode(), wf.pid, self.to_python(payload, "message"))
             check_size(pack(record), f"message {topic.decode()!r} to {pid}")
 
         def fx() -> None:
@@ -381,70 +453,71 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
 
         return fx
 
-    def do_terminate(wf: Workflow, dest: bytes) -> Any:
+    def terminate(self, wf: Workflow, dest: bytes) -> Callable[[], Any]:
+        router = self.router
         pid = router.resolve(dest.decode())
         return lambda: (h := router.host_of(pid)) and h.terminate(pid, None)
 
-    def do_cancel(wf: Workflow, dest: bytes, deadline: Any, reason: Any) -> Any:
+    def cancel(self, wf: Workflow, dest: bytes, deadline: Any, reason: Any) -> Callable[[], Any]:
+        router = self.router
         pid = router.resolve(dest.decode())
         seconds = 5.0 if deadline is None or isinstance(deadline, bytes) else float(deadline) / 1000
         why = reason.decode() if isinstance(reason, bytes) else "canceled"
         return lambda: (h := router.host_of(pid)) and h.cancel(pid, wf.pid, why, seconds)
 
-    def do_watch(link: bool, on: bool) -> Any:
-        def act(wf: Workflow, dest: bytes) -> Any:
+    def watch(self, link: bool, on: bool) -> Callable[[Workflow, bytes], Callable[[], None]]:
+        """monitor / unmonitor / link / unlink: the workflow's own record of what it watches
+        changes now (it is rebuilt by replay); the router is told after commit."""
+        router, to_lua = self.router, self.to_lua
+        group = "links" if link else "monitoring"
+
+        def act(wf: Workflow, dest: bytes) -> Callable[[], None]:
             pid = router.resolve(dest.decode())
-            group = "links" if link else "monitoring"
             current = getattr(wf, group) or set()
             setattr(wf, group, (current | {pid}) if on else (current - {pid}))
 
             def fx() -> None:
-                if on:
-                    if not router.watch(pid, wf.pid, link=link) and not link:
-                        wf.deliver_event({"kind": "EXIT", "from": pid, "result": {
-                            "value": None, "error": to_lua(WippyError("NOT_FOUND", f"process {pid} not found"))}})
-                else:
+                if not on:
                     router.unwatch(pid, wf.pid, link=link)
+                elif not router.watch(pid, wf.pid, link=link) and not link:
+                    gone = to_lua(WippyError(NOT_FOUND, f"process {pid} not found"))
+                    wf.deliver_event({"kind": "EXIT", "from": pid, "result": {"value": None, "error": gone}})
 
             return fx
 
         return act
 
-    def do_register(wf: Workflow, name: bytes, target: Any) -> Any:
+    def register(self, wf: Workflow, name: bytes, target: Any) -> None:
         owner = target.decode() if target is not None else wf.pid
-        router.register(name.decode(), owner)
-        return None
+        self.router.register(name.decode(), owner)
 
-    def do_unregister(wf: Workflow, name: bytes) -> Any:
-        router.unregister(name.decode())
-        return None
+    def unregister(self, wf: Workflow, name: bytes) -> None:
+        self.router.unregister(name.decode())
 
-    handlers.update({
-        "process.spawn": spawn,
-        "process.exec": exec_child,
-        "process.send": outward("process.send", lambda d, t, p: [d.decode(), t.decode()], do_send),
-        "process.terminate": outward("process.terminate", lambda d: d.decode(), do_terminate),
-        "process.cancel": outward("process.cancel", lambda d, *_: d.decode(), do_cancel),
-        "process.monitor": outward("process.monitor", lambda d: d.decode(), do_watch(False, True)),
-        "process.unmonitor": outward("process.unmonitor", lambda d: d.decode(), do_watch(False, False)),
-        "process.link": outward("process.link", lambda d: d.decode(), do_watch(True, True)),
-        "process.unlink": outward("process.unlink", lambda d: d.decode(), do_watch(True, False)),
-        "process.register": outward("process.register", lambda n, *_: n.decode(), do_register, in_memory=True),
-        "process.unregister": outward("process.unregister", lambda n: n.decode(), do_unregister, in_memory=True),
-    })
 
-    # The workflow module -----------------------------------------------------------------------
-    def info(task: LuaTask) -> Any:
+class WorkflowModule(_Group):
+    """The ``workflow`` module: run info, versions, search attributes and memo."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "workflow.info": self.info,
+            "workflow.version": self.version,
+            "workflow.attrs": self.attrs,
+            "workflow.history_length": self.history_length,
+            "workflow.history_size": self.history_size,
+        }
+
+    def info(self, task: LuaTask) -> Any:
         wf = _wf(task)
         run = wf.run
-        return (to_lua({
+        return (self.to_lua({
             "workflow_id": run.workflow_id, "run_id": run.run_id, "workflow_type": run.entry,
-            "task_queue": host.host_id, "namespace": "default", "attempt": wf.attempt,
+            "task_queue": self.host.host_id, "namespace": "default", "attempt": wf.attempt,
             "start_time": time_value(*divmod(int(run.created * NS), NS)),
-            "history_length": wf.position, "history_size": wf.sizes[wf.position - 1] if wf.position else 0,
+            "history_length": wf.position, "history_size": _history_size(wf),
         }),)
 
-    def version(task: LuaTask, change_id: bytes, low: int, high: int) -> Any:
+    def version(self, task: LuaTask, change_id: bytes, low: int, high: int) -> Any:
         wf = _wf(task)
         change = change_id.decode()
         if change in wf.versions:
@@ -453,52 +526,37 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
             found = wf.replayed("workflow.version", change)
             chosen = found[1]["v"] if found is not None else high
             if found is None:
-                wf.record({"op": "workflow.version", "key": change, "v": high})
+                wf.record(history.version(change, high))
             wf.versions[change] = chosen
         if not low <= chosen <= high:
             raise WippyError(INVALID, f"workflow.version({change!r}): this run uses version {chosen}, "
                                       f"outside the supported range {low}..{high}")
         return (chosen,)
 
-    def attrs(task: LuaTask, search: Any, memo: Any) -> Any:
+    def attrs(self, task: LuaTask, search: Any, memo: Any) -> Any:
         wf = _wf(task)
         found = wf.replayed("workflow.attrs")
         run = wf.run
         if search is not None:
-            run.search = {**run.search, **to_python(search, "search")}
+            run.search = {**run.search, **self.to_python(search, "search")}
         if memo is not None:
-            run.memo = {**run.memo, **to_python(memo, "memo")}
+            run.memo = {**run.memo, **self.to_python(memo, "memo")}
         if found is None:
-            wf.record({"op": "workflow.attrs"})
+            wf.record(history.attrs())
             # a write to the run itself, not an outside effect: queued behind the record, so
             # it is in the store no later than anything the workflow does next (its close)
-            host.journal.set_attrs(run.run_id, dict(run.search), dict(run.memo))
+            self.host.journal.set_attrs(run.run_id, dict(run.search), dict(run.memo))
         return (True,)
 
-    def history_length(task: LuaTask) -> Any:
+    def history_length(self, task: LuaTask) -> Any:
         return (_wf(task).position,)
 
-    def history_size(task: LuaTask) -> Any:
-        wf = _wf(task)
-        return (wf.sizes[wf.position - 1] if wf.position else 0,)
-
-    handlers.update({
-        "workflow.info": info,
-        "workflow.version": version,
-        "workflow.attrs": attrs,
-        "workflow.history_length": history_length,
-        "workflow.history_size": history_size,
-    })
-    return Dispatcher(handlers)
+    def history_size(self, task: LuaTask) -> Any:
+        return (_history_size(_wf(task)),)
 
 
-def runtime_spawn_request(wf: Workflow, entry_id: str, args: Any, context: dict[str, Any],
-                          options: dict[str, Any], name: str | None, msgs: Any, mode: int) -> Any:
-    from wippy.actors.host import SpawnRequest
-
-    messages = [(item[1].decode(), item[2]) for item in msgs.values()] if msgs is not None else []
-    return SpawnRequest(entry_id, args, parent=wf.pid, context=context, options=options, name=name,
-                        messages=messages, monitor=bool(mode & 1), link=bool(mode & 2))
+def _history_size(wf: Workflow) -> int:
+    return wf.sizes[wf.position - 1] if wf.position else 0
 
 
 def default_child_id(wf: Workflow, seq: int) -> str:
@@ -508,7 +566,3 @@ def default_child_id(wf: Workflow, seq: int) -> str:
     if wf.run_no == 1:
         return f"{wf.workflow_id}/{seq}"
     return f"{wf.workflow_id}/run{wf.run_no}/{seq}"
-
-
-def new_workflow_id() -> str:
-    return uuid.uuid4().hex

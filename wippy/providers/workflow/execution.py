@@ -7,12 +7,12 @@ that comes from outside -- an activity result, a timer firing, a message, an EXI
 and each is written to the journal, then applied once durable. Between two inputs the
 workflow runs deterministically, so the order of inputs alone decides what it does.
 
-The history interleaves two streams:
+The history interleaves two streams (their records are specified in :mod:`.history`):
 
 - command records (``{"op": ..., ...}``), written as the code issues commands; on replay
   the code must issue the same commands in the same order, and recorded values
   (time, random bytes, versions) are answered from the record;
-- input records (``{"in": kind, "ref": ...}``), applied in order at quiescent points.
+- input records (``{"in": kind, ...}``), applied in order at quiescent points.
 
 External effects (starting an activity, arming a timer, sending a message) run only
 after the records that led to them are committed, so a crash never leaves an effect
@@ -29,6 +29,7 @@ quietly: monitors, links and ``process.exec`` callers stay with the workflow ID.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -40,7 +41,9 @@ from wippy.actors.router import make_pid
 from wippy.actors.scheduler import LuaTask
 from wippy.errors import CANCELED, INTERNAL, INVALID, WippyError
 from wippy.lua.codec import pack
-from wippy.providers.workflow.options import StartOptions
+from wippy.providers._durable.options import StartOptions
+from wippy.providers.workflow import history
+from wippy.providers.workflow.history import Record
 
 if TYPE_CHECKING:
     from wippy.providers.workflow.host import WorkflowHost
@@ -84,7 +87,9 @@ class Op:
 
     __slots__ = ("seq", "record", "on_done", "live")
 
-    def __init__(self, seq: int, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None]):
+    def __init__(self, seq: int, record: Record, on_done: Callable[[Record], bool | None]):
+        """``on_done(input)`` handles the done input; True keeps the operation waiting for
+        the next one (a ticker)."""
         self.seq = seq
         self.record = record
         self.on_done = on_done
@@ -138,19 +143,19 @@ class Workflow(Process):
         self.scheduler = RunQueue(self)  # type: ignore[assignment]  # channels of this actor queue here
         self.inbox.scheduler = self.scheduler
         self.queue: deque[tuple[LuaTask, Any]] = deque()
-        history = run.history or []
-        self._replay_cmds: deque[tuple[int, dict[str, Any]]] = deque()
-        self._replay_inputs: deque[tuple[int, dict[str, Any]]] = deque()
-        for seq, record in enumerate(history):
-            (self._replay_inputs if "in" in record else self._replay_cmds).append((seq, record))
-        self.replaying = bool(history)
-        self._pending_inputs: deque[dict[str, Any]] = deque()
+        records = run.history or []
+        self._replay_cmds: deque[tuple[int, Record]] = deque()
+        self._replay_inputs: deque[tuple[int, Record]] = deque()
+        for seq, record in enumerate(records):
+            (self._replay_inputs if history.is_input(record) else self._replay_cmds).append((seq, record))
+        self.replaying = bool(records)
+        self._pending_inputs: deque[Record] = deque()
         self._effects: list[Callable[[], None]] = []
         self.ops: dict[int, Op] = {}
-        self.seq = len(history)
+        self.seq = len(records)
         self.sizes: list[int] = []  # cumulative history size by seq
         total = 0
-        for record in history:
+        for record in records:
             total += len(pack(record))
             self.sizes.append(total)
         self.position = 0
@@ -276,7 +281,7 @@ class Workflow(Process):
         # timers in due order: those that fell due while the host was down fire in that order
         for op in sorted(self.ops.values(), key=lambda op: op.record.get("at", 0)):
             if not op.live:
-                self.effect(lambda op=op: self.wf_host.restart_op(self, op))
+                self.effect(functools.partial(self.wf_host.restart_op, self, op))
 
     def _run_effects(self, flushed: Any, effects: list[Callable[[], None]]) -> None:
         if flushed.exception() is not None:
@@ -293,7 +298,7 @@ class Workflow(Process):
                 return
 
     # Commands: matching history and recording ------------------------------------------------
-    def replayed(self, op: str, key: Any = None) -> tuple[int, dict[str, Any]] | None:
+    def replayed(self, op: str, key: Any = None) -> tuple[int, Record] | None:
         """The recorded command for ``op`` if we are replaying; raises on a mismatch."""
         if not self._replay_cmds:
             return None
@@ -308,24 +313,24 @@ class Workflow(Process):
             raise RecordTooLarge(record["too_large"])
         return seq, record
 
-    def record(self, record: dict[str, Any]) -> int:
+    def record(self, record: Record) -> int:
         """Append a new record to the history (durable with the next group commit).
 
         A command record over :data:`MAX_RECORD_BYTES` is replaced by a marker and raises
         RecordTooLarge (INVALID); an input record over it raises without writing anything."""
         data = pack(record)
         try:
-            check_size(data, lambda: f"{self.describe()}: {_record_name(record)}")
+            check_size(data, lambda: f"{self.describe()}: {history.describe(record)}")
         except RecordTooLarge as err:
-            if "in" in record:
+            if history.is_input(record):
                 raise
-            self.record({"op": record["op"], "key": record.get("key"), "too_large": err.message})
+            self.record(history.too_large(record["op"], record.get("key"), err.message))
             raise
         seq = self.seq
         self.seq += 1
         self.sizes.append((self.sizes[-1] if self.sizes else 0) + len(data))
         self.wf_host.journal.append(self.run.run_id, seq, data)
-        if "in" not in record:
+        if not history.is_input(record):
             self.position = seq + 1
         return seq
 
@@ -333,7 +338,7 @@ class Workflow(Process):
         """Run ``fx`` once everything recorded so far is on disk."""
         self._effects.append(fx)
 
-    def wait(self, seq: int, record: dict[str, Any], on_done: Callable[[dict[str, Any]], None],
+    def wait(self, seq: int, record: Record, on_done: Callable[[Record], bool | None],
              *, new: bool) -> Op:
         """Register an outstanding operation. ``new``: issued live now, so its effect is
         already queued; a replayed one is restarted when history runs out (``_go_live``)."""
@@ -343,7 +348,7 @@ class Workflow(Process):
         return op
 
     # Inputs --------------------------------------------------------------------------------
-    def input(self, record: dict[str, Any]) -> None:
+    def input(self, record: Record) -> None:
         """Record an input from outside; it is applied once durable, at a quiescent point.
 
         A message too large to record raises RecordTooLarge for its sender; an operation's
@@ -360,33 +365,33 @@ class Workflow(Process):
             if record["in"] == "msg":
                 raise
             if record["in"] == "done":
-                record = {"in": "done", "ref": record["ref"], "e": err}
+                record = history.done(record["ref"], error=err)
             else:
                 event = {k: v for k, v in record["event"].items() if k != "result"}
-                record = {"in": "event", "event": {**event, "result": {"value": None, "error": err}}}
+                record = history.event({**event, "result": {"value": None, "error": err}})
             self.record(record)
         flushed = self.wf_host.journal.flush()
         if self.stuck:  # blocked (non-determinism): kept in the history for when it resumes
             return
         flushed.add_done_callback(lambda f: self._input_durable(f, record))
 
-    def _hand_over(self, record: dict[str, Any]) -> None:
+    def _hand_over(self, record: Record) -> None:
         """A message (or CANCEL) that arrives while this run closes into the next one: it is
         written into the next run's history, which applies it once its code runs."""
         run = self._continuation
         assert run is not None and run.history is not None
-        data = check_size(pack(record), f"{self.describe()}: {_record_name(record)}")
+        data = check_size(pack(record), f"{self.describe()}: {history.describe(record)}")
         self.wf_host.journal.append(run.run_id, len(run.history), data)
         run.history.append(record)
 
-    def _input_durable(self, flushed: Any, record: dict[str, Any]) -> None:
+    def _input_durable(self, flushed: Any, record: Record) -> None:
         if flushed.exception() is not None:
             self.halt(f"journal write failed: {flushed.exception()}")
             return
         self._pending_inputs.append(record)
         self.kick()
 
-    def _apply(self, record: dict[str, Any]) -> None:
+    def _apply(self, record: Record) -> None:
         kind = record["in"]
         vm = self.kernel.vm
         if kind == "done":
@@ -405,23 +410,24 @@ class Workflow(Process):
             Process.deliver_event(self, event)
 
     # Deliveries from the host ------------------------------------------------------------------
-    def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:  # type: ignore[override]
-        self.input({"in": "msg", "topic": topic.decode(), "from": sender.decode() if sender else None,
-                    "v": self.kernel.vm.to_python(payload, "message")})
+    def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:
+        self.input(history.message(topic.decode(), sender.decode() if sender else None,
+                                   self.kernel.vm.to_python(payload, "message")))
 
-    def deliver_event(self, event: dict[str, Any]) -> None:  # type: ignore[override]
+    def deliver_event(self, event: dict[str, Any]) -> None:
         vm = self.kernel.vm
         ref = event.get("exec_ref")
         result = event.get("result")
         if result is not None:
             result = {"value": vm.to_python(result["value"]), "error": vm.to_python(result["error"])}
-        if ref is not None:
-            self.input({"in": "done", "ref": ref, "v": result["value"], "e": result["error"]})
+        if ref is not None:  # the end of a process.exec child: the result of that command
+            value, error = (result["value"], result["error"]) if result is not None else (None, None)
+            self.input(history.done(ref, value, error))
             return
         plain = {k: v for k, v in event.items() if k != "result"}
         if result is not None:
             plain["result"] = result
-        self.input({"in": "event", "event": plain})
+        self.input(history.event(plain))
 
     # Ending ----------------------------------------------------------------------------------
     def main_finished(self, ok: bool, values: tuple[Any, ...]) -> None:
@@ -521,13 +527,3 @@ class Workflow(Process):
             task.finished = True
         self.queue.clear()
 
-
-def _record_name(record: dict[str, Any]) -> str:
-    if "op" in record:
-        return f"the record of command {record['op']}"
-    kind = record.get("in")
-    if kind == "msg":
-        return f"message {record.get('topic')!r}"
-    if kind == "done":
-        return f"the result of history event #{record.get('ref')}"
-    return f"event {record.get('event', {}).get('kind')}"

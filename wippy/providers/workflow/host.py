@@ -30,14 +30,18 @@ from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import Dispatcher
 from wippy.errors import ALREADY_EXISTS, CANCELED, TIMEOUT, WippyError
 from wippy.lua.codec import pack
+from wippy.providers._durable import cron
+from wippy.providers._durable.commands import packed_args, plain_messages
+from wippy.providers._durable.ids import new_workflow_id
+from wippy.providers._durable.options import StartOptions
 from wippy.providers._table import ActorTable
-from wippy.providers.workflow import cron
+from wippy.providers.workflow import history
 from wippy.providers.workflow.activities import ActivityRunner
-from wippy.providers.workflow.dispatch import build_dispatcher, new_workflow_id, packed_args
+from wippy.providers.workflow.dispatch import build_dispatcher
 from wippy.providers.workflow.execution import RUN_KEY, Op, Workflow, check_size
+from wippy.providers.workflow.history import Record
 from wippy.providers.workflow.journal import Journal, RunRecord
 from wippy.providers.workflow.mailbox import Mailbox
-from wippy.providers.workflow.options import StartOptions
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
@@ -165,13 +169,13 @@ class WorkflowHost(ActorTable[Workflow]):
         canceled = isinstance(error, WippyError) and error.kind == CANCELED
         attempt, at = 1, None
         if status == "failed" and policy is not None and not canceled:
-            err = error if isinstance(error, WippyError) else WippyError("UNKNOWN", str(error))
-            if policy.retries(err, wf.attempt):
+            failure = error if isinstance(error, WippyError) else WippyError("UNKNOWN", str(error))
+            if policy.retries(failure, wf.attempt):
                 retry_at = now + policy.delay(wf.attempt)
                 if deadline is None or retry_at < deadline:
                     attempt, at = wf.attempt + 1, retry_at
                     log.info("%s: attempt %d failed (%s); run %d starts in %.3gs", wf.describe(), wf.attempt,
-                             err, wf.run_no + 1, retry_at - now)
+                             failure, wf.run_no + 1, retry_at - now)
         if at is None and schedule is not None and not canceled:
             cron_at = cron.next_fire(schedule, max(now, wf.start_at))  # never the same slot twice
             if deadline is None or cron_at < deadline:
@@ -264,9 +268,7 @@ class WorkflowHost(ActorTable[Workflow]):
             latest = host.journal.latest_run(parse_pid(parent)[1])
             if latest is None or (latest.run_id == parent_run and latest.status == "running"):
                 continue
-            if policy == "request_cancel" and any(
-                    r.get("in") == "event" and r["event"].get("kind") == "CANCEL" and r["event"].get("from") == parent
-                    for r in wf.run.history or ()):
+            if policy == "request_cancel" and _asked_to_cancel(wf.run.history or (), parent):
                 continue  # asked already (before the restart)
             self._orphans.add(wf.run.run_id)
             self.apply_parent_close(wf.pid, parent, policy)
@@ -296,9 +298,9 @@ class WorkflowHost(ActorTable[Workflow]):
         existing = running_now.run if running_now is not None else (
             self.journal.latest_run(workflow_id) if explicit else None)
         vm = self.kernel.vm
-        messages = [(topic, vm.to_python(payload, "message")) for topic, payload in request.messages]
+        messages = plain_messages(vm, request.messages)
         for topic, payload in messages:  # before anything starts: a start message must fit the history
-            check_size(pack({"in": "msg", "topic": topic, "from": request.parent, "v": payload}),
+            check_size(pack(history.message(topic, request.parent, payload)),
                        f"start message {topic!r} for workflow {workflow_id}")
         if existing is not None and existing.status == "running":
             pid = make_pid(self.host_id, workflow_id)
@@ -368,13 +370,15 @@ class WorkflowHost(ActorTable[Workflow]):
         run.created = time.time()
         wf = self._launch(run)
         for topic, payload in messages or ():  # startup messages come before anything else
-            wf.input({"in": "msg", "topic": topic, "from": parent, "v": payload})
+            wf.input(history.message(topic, parent, payload))
         if link and parent is not None:
             self.kernel.router.watch(parent, wf.pid, link=True)
         return wf.pid
 
-    def ensure_child(self, parent: Workflow, record: dict[str, Any], _unused: Any, exec_ref: int | None) -> None:
-        """Start a child workflow recorded by ``parent`` unless it already exists."""
+    def ensure_child(self, parent: Workflow, record: Record, exec_ref: int | None = None) -> None:
+        """Start a child workflow recorded by ``parent`` (a ``process.spawn`` or
+        ``process.exec`` record, see :mod:`.history`) unless it already exists; ``exec_ref``:
+        the seq of a ``process.exec`` record, which the child's result completes."""
         try:
             policy = StartOptions.parse(record.get("opts") or {}).parent_close_policy
         except WippyError:
@@ -423,7 +427,7 @@ class WorkflowHost(ActorTable[Workflow]):
         self._timers.get(wf.run.run_id, {}).pop(op.seq, None)
         if wf.ops.get(op.seq) is not op:
             return
-        wf.input({"in": "done", "ref": op.seq})
+        wf.input(history.done(op.seq))
         every = op.record.get("every")
         if every:  # tickers: the next tick follows this one, not the wall clock
             self._schedule(wf, op, at + every)
@@ -445,10 +449,16 @@ class WorkflowHost(ActorTable[Workflow]):
     def restart_op(self, wf: Workflow, op: Op) -> None:
         """After replay: carry on an operation whose completion is not in the history."""
         kind = op.record["op"]
-        if kind in ("funcs.call", "funcs.async"):
+        if kind in history.ACTIVITIES:
             self.start_activity(wf, op)
-        elif kind in ("time.sleep", "time.timer", "time.ticker"):
+        elif kind in history.TIMERS:
             self.arm_timer(wf, op)
         elif kind == "process.exec":
-            self.ensure_child(wf, op.record, None, op.seq)
+            self.ensure_child(wf, op.record, op.seq)
             op.live = True
+
+
+def _asked_to_cancel(records: Any, parent: str) -> bool:
+    """Whether a history holds a CANCEL event from ``parent``."""
+    return any(history.is_input(r) and r["in"] == "event" and r["event"].get("kind") == "CANCEL"
+               and r["event"].get("from") == parent for r in records)

@@ -3,6 +3,8 @@
 Writes are group-committed: every write queued while the previous transaction was being
 synced goes into the next one, so concurrent workflows share fsyncs. ``write()`` returns a
 future that resolves once the write is on disk; callers acknowledge nothing before that.
+
+The records of a history (the ``events`` table) are specified in :mod:`.history`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from wippy.errors import INVALID, UNAVAILABLE, WippyError
 from wippy.lua.codec import pack, unpack
+from wippy.providers.workflow.history import Record
 from wippy.providers.workflow.mailbox import MAILBOX_SCHEMA
 
 log = logging.getLogger("wippy.journal")
@@ -80,7 +83,7 @@ class RunRecord:
     created: float = 0.0
     updated: float = 0.0
     closed: float | None = None
-    history: list[dict[str, Any]] | None = None
+    history: list[Record] | None = None  # the records, see wippy.providers.workflow.history
     history_size: int = 0
 
 

@@ -21,10 +21,11 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wippy.errors import CANCELED, WippyError
+from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
 from wippy.lua.codec import pack, unpack
 
 if TYPE_CHECKING:
@@ -94,15 +95,17 @@ def pending(conn: sqlite3.Connection, *, host: str | None = None, workflow_id: s
 
 
 def enqueue(conn: sqlite3.Connection, workflow_or_run_id: str, kind: str, topic: str | None = None,
-            payload: Any = None, *, host: str | None = None) -> tuple[int, str, str]:
-    """Queue a command for the open run of ``workflow_or_run_id`` (on ``host``, if given).
+            payload: Any = None, *, hosts: Collection[str] | None = None) -> tuple[int, str, str]:
+    """Queue a command for the latest run of ``workflow_or_run_id`` (of one of ``hosts``,
+    if given), which must be open.
 
     Returns ``(command id, workflow ID, host ID)`` once the row is on disk; raises
-    NOT_FOUND for an unknown workflow, INVALID for a closed one or a payload too large."""
+    NOT_FOUND for an unknown workflow, INVALID for a closed one or a payload too large.
+    SQLite errors (a busy or damaged store) are the caller's to report."""
     from wippy.providers.workflow.execution import check_size
 
     if kind not in COMMAND_KINDS:
-        raise WippyError("INVALID", f"unknown command {kind!r} (expected {', '.join(COMMAND_KINDS)})")
+        raise WippyError(INVALID, f"unknown command {kind!r} (expected {', '.join(COMMAND_KINDS)})")
     blob = None if payload is None else pack(payload)
     if kind == "signal":
         check_size(blob or b"", f"the payload of signal {topic!r}")
@@ -114,23 +117,24 @@ def enqueue(conn: sqlite3.Connection, workflow_or_run_id: str, kind: str, topic:
                 conn.execute(statement)
         sql = ("SELECT run_id, workflow_id, host, status FROM runs WHERE (run_id=? OR workflow_id=?)")
         params: list[Any] = [workflow_or_run_id, workflow_or_run_id]
-        if host is not None:
-            sql += " AND host=?"
-            params.append(host)
+        if hosts is not None:
+            sql += f" AND host IN ({', '.join('?' * len(hosts))})"
+            params.extend(sorted(hosts))
         row = conn.execute(sql + " ORDER BY created DESC LIMIT 1", params).fetchone()
         if row is None:
-            where = f" on host {host}" if host is not None else ""
-            raise WippyError("NOT_FOUND", f"no workflow {workflow_or_run_id!r}{where}")
+            where = f" on host {', '.join(sorted(hosts))}" if hosts is not None else ""
+            raise WippyError(NOT_FOUND, f"no workflow {workflow_or_run_id!r}{where}")
         run_id, workflow_id, run_host, status = row
         if status != "running":
-            raise WippyError("INVALID",
+            raise WippyError(INVALID,
                              f"workflow {workflow_id} is {status}; only running workflows take a {kind}")
         cur = conn.execute(
             "INSERT INTO commands (workflow_id, run_id, host, kind, topic, payload, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (workflow_id, run_id, run_host, kind, topic, blob, time.time()))
         command_id = int(cur.lastrowid or 0)
     except BaseException:
-        conn.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):  # (SQLite may have rolled back already)
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return command_id, workflow_id, run_host
@@ -259,4 +263,9 @@ class Mailbox:
         self._inflight.add(command.id)
         self._waiting.discard(command.id)
         done = self.host.journal.write("DELETE FROM commands WHERE id=?", (command.id,))
-        done.add_done_callback(lambda _f, cid=command.id: self._inflight.discard(cid))
+        command_id = command.id
+
+        def durable(_done: object) -> None:
+            self._inflight.discard(command_id)
+
+        done.add_done_callback(durable)

@@ -58,9 +58,9 @@ function W.failures(mode, key)
     result, err = funcs.new():with_options({ ["activity.retry_policy"] = policy }):call("conf:flaky", key, 5)
   elseif mode == "non_retryable" then
     policy.maximum_attempts = 5
-    policy.non_retryable_error_types = { "CONFLICT" }
+    policy.non_retryable_error_types = { "Conflict" }
     result, err = funcs.new():with_options({ ["activity.retry_policy"] = policy })
-      :call("conf:flaky", key, 5, "CONFLICT")
+      :call("conf:flaky", key, 5, "Conflict")
   elseif mode == "crash" then
     policy.maximum_attempts = 5
     result, err = funcs.new():with_options({ ["activity.retry_policy"] = policy }):call("conf:crash", key)
