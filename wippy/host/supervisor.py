@@ -40,6 +40,7 @@ from wippy.actors.host import SpawnRequest
 from wippy.errors import CANCELED, INVALID, WippyError
 from wippy.host.lifecycle import DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, seconds
 from wippy.registry.kinds import HOST, SERVICE, KindSpec, all_of, require_ref
+from wippy.registry.schema import ENTRY, LIST, Field
 
 if TYPE_CHECKING:
     from wippy.actors.host import Host
@@ -322,6 +323,7 @@ SPEC = KindSpec(
     validate=all_of(require_ref("process", ("process.lua",)), require_ref("host", role=HOST)),
     description="supervised process",
     starts_after=("host",),
+    fields={"process": Field(ENTRY), "host": Field(ENTRY), "input": Field(LIST)},
 )
 
 __all__ = ["SPEC", "STATES", "RestartPolicy", "ServiceConfig", "Supervisor"]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from wippy.errors import Problem
 from wippy.registry.entry import Entry, Registry
+from wippy.registry.schema import Field, lua_fields
 
 Report = Callable[[str | None, str], None]
 # validate(entry, registry, report) checks kind-specific fields; report(field, message).
@@ -47,6 +48,9 @@ class KindSpec:
     needs_method: bool = False
     validate: Validator | None = None
     description: str = ""
+    # The kind's YAML fields (wippy.registry.schema): `wippy check` reports unknown and
+    # mistyped ones. None: not declared (not checked that way).
+    fields: Mapping[str, Field] | None = None
     # Fields naming entries that must be running before this one starts (a service's
     # host): lifecycle ordering and the load-time cycle check both follow them.
     starts_after: tuple[str, ...] = ()
@@ -230,11 +234,14 @@ def all_of(*validators: Validator) -> Validator:
 
 
 for _spec in (
-    KindSpec("function.lua", role=LUA, lua=True, needs_method=True, description="stateless Lua function"),
-    KindSpec("process.lua", role=LUA, lua=True, needs_method=True, description="Lua actor"),
-    KindSpec("workflow.lua", role=LUA, lua=True, needs_method=True, description="durable Lua workflow"),
-    KindSpec("library.lua", role=LUA, lua=True, description="importable Lua library"),
-    KindSpec("registry.entry", description="plain data entry"),
+    KindSpec("function.lua", role=LUA, lua=True, needs_method=True, description="stateless Lua function",
+             fields=lua_fields(method=True)),
+    KindSpec("process.lua", role=LUA, lua=True, needs_method=True, description="Lua actor",
+             fields=lua_fields(method=True)),
+    KindSpec("workflow.lua", role=LUA, lua=True, needs_method=True, description="durable Lua workflow",
+             fields=lua_fields(method=True)),
+    KindSpec("library.lua", role=LUA, lua=True, description="importable Lua library", fields=lua_fields(method=False)),
+    KindSpec("registry.entry", description="plain data entry"),  # free-form data
 ):
     register_kind(_spec)
 

@@ -13,6 +13,7 @@ from wippy.durations import DurationError, parse_duration
 from wippy.registry.entry import Entry, Registry
 from wippy.registry.graph import describe, find_cycles
 from wippy.registry.kinds import lookup_kind
+from wippy.registry.schema import suggest
 
 Report = Callable[[str | None, str], None]
 
@@ -42,10 +43,18 @@ def _duration(value: object, path: str, report: Report, low: float, exclusive: b
     return seconds
 
 
+LIFECYCLE_FIELDS = ("auto_start", "start_timeout", "stop_timeout", "stable_threshold", "requires", "depends_on",
+                    "startup", "security", "restart")
+RESTART_FIELDS = ("initial_delay", "max_delay", "backoff_factor", "jitter", "max_attempts")
+
+
 def check_lifecycle(entry: Entry, registry: Registry, report: Report) -> None:
     """Report every wrong field of ``entry.lifecycle`` (the block itself being a mapping
     is checked by the loader)."""
     lc = entry.lifecycle
+    for key in lc:
+        if key not in LIFECYCLE_FIELDS:
+            report(f"lifecycle.{key}", "is not a lifecycle field" + suggest(str(key), LIFECYCLE_FIELDS))
     if "auto_start" in lc and not isinstance(lc["auto_start"], bool):
         report("lifecycle.auto_start", f"must be true or false, got {lc['auto_start']!r}")
     for key, (low, exclusive) in _DURATIONS.items():
@@ -75,6 +84,9 @@ def _check_restart(restart: object, report: Report) -> None:
     if not isinstance(restart, dict):
         report("lifecycle.restart", "must be a mapping (initial_delay, max_delay, backoff_factor, jitter, max_attempts)")
         return
+    for key in restart:
+        if key not in RESTART_FIELDS:
+            report(f"lifecycle.restart.{key}", "is not a restart field" + suggest(str(key), RESTART_FIELDS))
     delays: dict[str, float] = {}
     for key in _RESTART_DURATIONS:
         if key in restart:

@@ -22,6 +22,7 @@ from wippy.registry.graph import describe, find_cycles
 from wippy.registry.kinds import KINDS, KindSpec, conflict, known_kinds, lookup_kind
 from wippy.registry.lifecycle import check_dependency_cycles, check_lifecycle
 from wippy.registry.lua_check import LuaChecker
+from wippy.registry.schema import check_entry_fields
 
 # Kinds `imports:` may name: the chunk's return value is the module (upstream also lets a
 # function.lua entry be imported, which the upstream temporal test app relies on).
@@ -258,6 +259,7 @@ class _Loader:
                 if key in entry.data and not isinstance(entry.data[key], dict):
                     report(key, "must be a mapping")
             check_lifecycle(entry, self.registry, report)
+            check_entry_fields(entry.data, spec.fields, report)
             if spec.lua:
                 self.check_lua(entry, spec, report)
             if spec.validate is not None:

@@ -8,6 +8,7 @@ from wippy.actors.process import Process
 from wippy.actors.router import make_pid
 from wippy.providers._base import ProviderSpec
 from wippy.providers._table import ActorTable
+from wippy.registry.schema import INT, LIMITS, MAP, Field
 
 if TYPE_CHECKING:
     from wippy.actors.host import SpawnRequest
@@ -54,4 +55,10 @@ class ProcessHost(ActorTable[Process]):
             self.kernel.router.remove_host(self.host_id)
 
 
-SPEC = ProviderSpec("process.host", factory=ProcessHost, description="in-memory process host")
+FIELDS = {
+    # upstream's worker-pool settings: accepted for compatibility, not needed on asyncio
+    "host": Field(MAP, fields={"workers": Field(INT), "queue_size": Field(INT), "local_queue_size": Field(INT),
+                               "max_processes": Field(INT)}),
+    "limits": LIMITS,
+}
+SPEC = ProviderSpec("process.host", factory=ProcessHost, description="in-memory process host", fields=FIELDS)
