@@ -155,8 +155,9 @@ class Scheduler:
             except WippyError as err:
                 payload = (False, self._error_to_lua(err))
                 continue
-            except Exception as exc:
-                log.exception("command %r failed in %r", op, task)
+            except Exception as exc:  # a bug, or a value Lua code forged: the task gets the error
+                log.error("command %s failed in %s: %s: %s", _op_name(op), task.actor.describe(),
+                          type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
                 payload = (False, self._error_to_lua(WippyError(INTERNAL, f"{_op_name(op)}: {exc}")))
                 continue
             if result is PENDING or task.finished:  # blocked, or the handler ended it

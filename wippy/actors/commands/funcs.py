@@ -7,10 +7,15 @@ from typing import TYPE_CHECKING, Any
 from wippy.actors.channel import Channel
 from wippy.actors.functions import Future, check_target
 from wippy.actors.scheduler import PENDING, LuaTask
-from wippy.errors import CANCELED, WippyError
+from wippy.errors import CANCELED, INVALID, WippyError
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
+
+
+def _check_future(value: Any) -> None:
+    if not isinstance(value, Future):
+        raise WippyError(INVALID, "not a future (its handle was replaced?)", retryable=False)
 
 
 def commands(kernel: Kernel) -> dict[str, Any]:
@@ -63,9 +68,11 @@ def commands(kernel: Kernel) -> dict[str, Any]:
         return (future, future.channel)
 
     def future_state(task: LuaTask, future: Future) -> Any:
+        _check_future(future)
         return (future.state, future.value)
 
     def future_cancel(task: LuaTask, future: Future) -> Any:
+        _check_future(future)
         if future.state != b"pending":
             return (False, None)
         callee = future.call

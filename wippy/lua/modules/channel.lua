@@ -1,7 +1,7 @@
 -- channel: Go-style channels and select. Always available as a global.
 local rt = ...
 local call, raise = rt.call, rt.raise
-local type, setmetatable, getmetatable_raw = type, setmetatable, debug.getmetatable
+local type, setmetatable = type, setmetatable
 local math_type = math.type
 
 local ChannelMT, Channel = rt.class("wippy.channel")  -- metatable, methods
@@ -9,22 +9,26 @@ rt.Channel = ChannelMT
 
 -- Channels made by Python (timers, futures, inboxes) are wrapped once per handle, so the
 -- same channel is always the same Lua value (`r.channel == ch` works).
+-- The handle is kept out of the wrapper (a private table), so user code cannot swap it.
 local wrappers = setmetatable({}, { __mode = "k" })
+local handle_of = setmetatable({}, { __mode = "k" })
 local function wrap(handle)
   local w = wrappers[handle]
   if not w then
-    w = setmetatable({ _h = handle }, ChannelMT)
-    wrappers[handle] = w
+    w = setmetatable({}, ChannelMT)
+    wrappers[handle], handle_of[w] = w, handle
   end
   return w
 end
 rt.wrap_channel = wrap
+function rt.channel_handle(ch) return handle_of[ch] end
 
 local function check(ch, method)
-  if getmetatable_raw(ch) ~= ChannelMT then
+  local handle = handle_of[ch]
+  if handle == nil then
     raise("Invalid", "channel:" .. method .. " must be called on a channel (use ch:" .. method .. "(...))")
   end
-  return ch._h
+  return handle
 end
 
 local M = {}
@@ -104,10 +108,10 @@ function M.select(cases)
   local count = #cases
   for i = 1, count do
     local c = cases[i]
-    if type(c) ~= "table" or (c._case ~= "recv" and c._case ~= "send") or getmetatable_raw(c.channel) ~= ChannelMT then
+    if type(c) ~= "table" or (c._case ~= "recv" and c._case ~= "send") or handle_of[c.channel] == nil then
       raise("Invalid", "channel.select: case #" .. i .. " is not a channel case (use ch:case_receive() or ch:case_send(v))")
     end
-    flat[n + 1], flat[n + 2], flat[n + 3] = c._case, c.channel._h, c.value
+    flat[n + 1], flat[n + 2], flat[n + 3] = c._case, handle_of[c.channel], c.value
     n = n + 3
   end
   if count == 0 and not cases.default then

@@ -104,7 +104,7 @@ function P.unlisten(ch)
   if getmetatable_raw(ch) ~= rt.Channel then
     raise("Invalid", "process.unlisten expects a channel returned by process.listen")
   end
-  return call("process.unlisten", ch._h)
+  return call("process.unlisten", rt.channel_handle(ch))
 end
 
 ---------------------------------------------------------------------------------------
