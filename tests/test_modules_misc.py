@@ -774,11 +774,41 @@ def test_jwt_clock_is_a_command(project: Project) -> None:
     assert asyncio.run(runtime.call("app:t")) == {"exp": 1000}
 
 
-@pytest.mark.parametrize("call", ["encrypt.aes", "encrypt.chacha20", "decrypt.aes", "decrypt.chacha20"])
-def test_encryption_reports_unsupported(project: Project, call: str) -> None:
-    err = cr_error(project, f'return crypto.{call}("data", string.rep("k", 32))')
-    assert err.kind == "Internal"
-    assert f"crypto.{call} is not supported by this runtime" in err.message
+@pytest.mark.parametrize("cipher,key_len", [("aes", 16), ("aes", 24), ("aes", 32), ("chacha20", 32)])
+def test_encryption_round_trip_and_layout(project: Project, cipher: str, key_len: int) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+    key = bytes(range(key_len))
+    sealed, again, plain, with_aad, plain_aad = cr(project, f"""
+        local key = ...
+        local a = crypto.encrypt.{cipher}("attack at dawn", key)
+        local b = crypto.encrypt.{cipher}("attack at dawn", key)
+        local c = crypto.encrypt.{cipher}("with aad", key, "header")
+        return {{a, b, crypto.decrypt.{cipher}(a, key), c, crypto.decrypt.{cipher}(c, key, "header")}}
+    """, key)
+    # nonce (12) || ciphertext || tag (16), a fresh nonce each time
+    assert len(sealed) == 12 + len("attack at dawn") + 16 and sealed[:12] != again[:12]
+    aead = AESGCM(key) if cipher == "aes" else ChaCha20Poly1305(key)
+    assert aead.decrypt(sealed[:12], sealed[12:], None) == b"attack at dawn"  # the standard construction
+    assert plain == "attack at dawn" and plain_aad == "with aad"
+    assert aead.decrypt(with_aad[:12], with_aad[12:], b"header") == b"with aad"
+
+
+@pytest.mark.parametrize("body,kind,text", [
+    ('crypto.encrypt.aes("x", "short")', "Invalid", "key must be 16, 24, or 32 bytes"),
+    ('crypto.decrypt.aes("x", string.rep("k", 15))', "Invalid", "key must be 16, 24, or 32 bytes"),
+    ('crypto.encrypt.chacha20("x", string.rep("k", 16))', "Invalid", "key must be 32 bytes"),
+    ('crypto.encrypt.aes(nil, string.rep("k", 16))', "Invalid", "data must be a string"),
+    ('crypto.decrypt.chacha20("short", string.rep("k", 32))', "Invalid", "encrypted data too short"),
+    ('crypto.decrypt.aes(crypto.encrypt.aes("x", string.rep("k", 16)), string.rep("j", 16))', "Internal",
+     "message authentication failed"),
+    ('crypto.decrypt.aes(crypto.encrypt.aes("x", string.rep("k", 16), "a"), string.rep("k", 16), "b")',
+     "Internal", "message authentication failed"),
+])
+def test_encryption_errors(project: Project, body: str, kind: str, text: str) -> None:
+    err = cr_error(project, f"return {body}")
+    assert err.kind == kind and err.retryable is False
+    assert text in err.message
 
 
 # ---------------------------------------------------------------------------------------

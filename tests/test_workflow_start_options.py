@@ -704,3 +704,52 @@ def test_cron_clock_is_injectable_and_a_shorter_minute_only_scales_time(monkeypa
     finally:
         cron.set_minute(None)
     assert iso(cron.next_fire(schedule, now)) == "2024-05-01 10:05"
+
+
+# ---------------------------------------------------------------------------------------
+# Option names and retry rules shared by both durable providers
+# ---------------------------------------------------------------------------------------
+def test_workflow_options_take_canonical_legacy_and_short_names() -> None:
+    from wippy.providers._durable.options import StartOptions
+
+    assert StartOptions.parse({"workflow.id": "a"}).workflow_id == "a"
+    assert StartOptions.parse({"temporal.workflow.id": "b"}).workflow_id == "b"
+    assert StartOptions.parse({"id": "c"}).workflow_id == "c"
+    # upstream's canonical key wins over its legacy alias, whichever comes first
+    both = {"temporal.workflow.id": "legacy", "workflow.id": "canonical"}
+    assert StartOptions.parse(both).workflow_id == "canonical"
+    assert StartOptions.parse(dict(reversed(both.items()))).workflow_id == "canonical"
+    options = StartOptions.parse({"workflow.id_conflict_policy": "fail", "workflow.start_delay": "2s"})
+    assert (options.conflict_policy, options.start_delay) == ("fail", 2.0)
+
+
+def test_activity_options_take_the_legacy_prefix_and_camel_case_policy_fields() -> None:
+    from wippy.providers._durable.options import ActivityOptions, RetryPolicy
+
+    options = ActivityOptions.parse({
+        "temporal.activity.retry_policy": {"maximumAttempts": 3, "initialInterval": "2s",
+                                           "BackoffCoefficient": 1.5, "nonRetryableErrorTypes": "Invalid"},
+        "temporal.activity.start_to_close_timeout": "5s",
+    })
+    assert options.start_to_close == 5.0
+    assert options.retry_policy == RetryPolicy(initial_interval=2.0, backoff_coefficient=1.5, maximum_attempts=3,
+                                               non_retryable_error_types=("Invalid",))
+    # the canonical key wins
+    both = ActivityOptions.parse({"activity.retry_policy": {"maximum_attempts": 1},
+                                  "temporal.activity.retry_policy": {"maximum_attempts": 9}})
+    assert both.retry_policy is not None and both.retry_policy.maximum_attempts == 1
+
+
+@pytest.mark.parametrize(("retryable", "kind", "attempt", "expected"), [
+    (True, "Unavailable", 1, True),
+    (None, "Unavailable", 1, True),  # unspecified is retried, as Temporal does
+    (False, "Unavailable", 1, False),
+    (True, "Invalid", 1, False),  # listed as non-retryable
+    (True, "Unavailable", 3, False),  # out of attempts
+])
+def test_retry_policy_retries_unless_the_error_says_no(retryable: bool | None, kind: str, attempt: int,
+                                                      expected: bool) -> None:
+    from wippy.providers._durable.options import RetryPolicy
+
+    policy = RetryPolicy(maximum_attempts=3, non_retryable_error_types=("Invalid",))
+    assert policy.retries(WippyError(kind, "x", retryable=retryable), attempt) is expected

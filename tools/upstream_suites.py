@@ -11,7 +11,8 @@ upstream ``lib/`` folder, and a root ``_index.yaml`` that declares only the
 
 ``temporal`` runs against a Temporal dev server (``--temporal ADDR``, started with
 ``wippy temporal dev``); ``temporal@workflow.host`` runs the same files with the
-``temporal.worker`` entry replaced by a ``workflow.host`` of the same name.
+``temporal.worker`` entry replaced by a ``workflow.host`` of the same name (and task
+queue).
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ def assemble(mirror: str, suite: str, work: Path, rev: str, temporal: str | None
                 if temporal:
                     e["address"] = temporal
             elif e.get("kind") == "temporal.worker" and variant:
-                e = {"name": e["name"], "kind": variant, "store": ":memory:",
+                # a workflow.host takes the worker's task queue (children started on it
+                # by name land here); client and worker_options are Temporal's own
+                kept = {k: e[k] for k in ("task_queue",) if k in e}
+                e = {"name": e["name"], "kind": variant, "store": ":memory:", **kept,
                      "lifecycle": {"auto_start": True}}
             entries.append(e)
         doc["entries"] = entries

@@ -102,6 +102,7 @@ class EmbeddedHost(Provider):
             "  - name: worker\n"
             "    kind: workflow.host\n"
             f"    store: {str(store)!r}\n"
+            "    task_queue: conf-queue\n"
             "    lifecycle:\n"
             "      auto_start: true\n"
             "      depends_on: [conf:counter]\n"

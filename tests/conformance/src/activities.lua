@@ -39,6 +39,16 @@ function A.flaky(key, failures, kind)
   return n
 end
 
+-- Fail `failures` times with an error that does not say whether it is retryable, then
+-- succeed; returns the attempt. (Retried: only retryable == false stops a retry.)
+function A.flaky_unspecified(key, failures)
+  local n = hit(key)
+  if n <= failures then
+    return nil, errors.new({ kind = errors.UNAVAILABLE, message = key .. " attempt " .. n .. " failed" })
+  end
+  return n
+end
+
 -- Take `ms` milliseconds.
 function A.slow(key, ms)
   hit(key)

@@ -68,6 +68,23 @@ function D.start_messages()
   return true
 end
 
+-- Start messages and messages sent before the workflow listens reach its listener; its
+-- replies come back in order.
+function D.replies()
+  local pid = assert(process.with_options({}):with_message("req", 1):with_message("req", 2)
+    :spawn_monitored("conf:wf_replier", WORKER, { delay_ms = 30 }))
+  assert(process.send(pid, "req", 3))  -- (the workflow is still asleep, not listening yet)
+  for n = 1, 3 do
+    assert(expect("ack") == n, "ack " .. n)
+    assert(expect("ok") == n, "ok " .. n)
+  end
+  assert(process.send(pid, "finish"))
+  assert(expect("bye") == 3, "bye")
+  local ev = next_event("EXIT")
+  assert(ev.from == pid and ev.result.error == nil and ev.result.value.served == 3, tostring(ev.result.error))
+  return true
+end
+
 -- Conflict and reuse policies of explicit workflow IDs.
 function D.start_options()
   local id = unique("opt")
@@ -80,6 +97,10 @@ function D.start_options()
 
   -- use_existing (the default): the same PID
   assert(with({}):spawn("conf:wf_waiter", WORKER, "again") == pid, "use_existing")
+  -- upstream's canonical key workflow.id works too, and wins over the legacy one
+  assert(process.with_options({ ["workflow.id"] = id }):spawn("conf:wf_waiter", WORKER) == pid, "workflow.id")
+  assert(process.with_options({ ["workflow.id"] = id, ["temporal.workflow.id"] = unique("other") })
+    :spawn("conf:wf_waiter", WORKER) == pid, "workflow.id wins over temporal.workflow.id")
   assert(with({ ["temporal.workflow.id_conflict_policy"] = "use_existing" }):spawn("conf:wf_waiter", WORKER) == pid)
   -- fail / execution_error_when_already_started
   local none, err = with({ ["temporal.workflow.id_conflict_policy"] = "fail" }):spawn("conf:wf_waiter", WORKER)
@@ -112,8 +133,22 @@ function D.start_options()
   return true
 end
 
--- Monitors and links from an ordinary process; post-start monitor, unmonitor.
+-- Monitors and links from an ordinary process; post-start monitor, unmonitor. A workflow
+-- that completes normally tells its links too, with an EXIT (upstream's durable semantics).
 function D.watch()
+  -- a link (without trap_links) to a workflow that completes: EXIT with the result, and
+  -- the linked process carries on
+  local linked = assert(process.spawn_linked("conf:wf_waiter", WORKER, "linked-ok"))
+  assert(process.send(linked, "stop"))
+  local done = next_event("EXIT")
+  assert(done.from == linked and done.result.error == nil and done.result.value.input == "linked-ok",
+    "EXIT to a link when the workflow completes")
+  local late = assert(process.spawn("conf:wf_waiter", WORKER, "late-link-ok"))
+  assert(process.link(late))
+  assert(process.send(late, "stop"))
+  done = next_event("EXIT")
+  assert(done.from == late and done.result.value.input == "late-link-ok", "EXIT to a post-start link")
+
   -- spawn_monitored: EXIT with the result
   local pid = assert(process.spawn_monitored("conf:wf_waiter", WORKER, "m"))
   assert(process.send(pid, "stop"))
@@ -175,7 +210,7 @@ function D.stop_workflows()
   return true
 end
 
--- Names, monitors and links between workflows that are not parent and child.
+-- Names between workflows that are not parent and child; monitors and links refused.
 function D.between_workflows()
   local me = process.pid()
   -- a name registered by a workflow: messages reach it, and it is released when it ends
@@ -193,20 +228,16 @@ function D.between_workflows()
   end
   assert(released, "the name is released when the workflow ends")
 
-  -- a workflow monitoring one workflow and linked to another
-  local a = assert(process.spawn("conf:wf_waiter", WORKER, "monitored"))
-  local b = assert(process.spawn("conf:wf_waiter", WORKER, "linked"))
-  local watcher = assert(process.spawn_monitored("conf:wf_watcher", WORKER, { monitored = a, linked = b, driver = me }))
-  assert(expect("watching"))
+  -- a workflow may not monitor or link another workflow: nil and an Invalid error each
+  local a = assert(process.spawn("conf:wf_waiter", WORKER, "watched"))
+  local seen, err = process.exec("conf:wf_watcher", WORKER, { target = a })
+  assert(err == nil, tostring(err))
+  for _, call in ipairs({ "monitor", "link", "unmonitor", "unlink" }) do
+    local r = seen[call]
+    assert(r.ok == nil and r.kind == "Invalid" and r.retryable == false, call .. " is refused: " .. tostring(r.kind))
+    assert(r.message:find("process." .. call .. " is not supported in workflow context", 1, true), r.message)
+  end
   assert(process.send(a, "stop"))
-  assert(process.terminate(b))
-  local ev = next_event("EXIT")
-  assert(ev.from == watcher and ev.result.error == nil, tostring(ev.result.error))
-  local seen = ev.result.value
-  local exit, down = seen[process.event.EXIT], seen[process.event.LINK_DOWN]
-  assert(exit and exit.from == a and not exit.failed and exit.value.input == "monitored",
-    "EXIT with the monitored workflow's result")
-  assert(down and down.from == b and down.failed, "LINK_DOWN from the linked workflow")
   return true
 end
 

@@ -87,10 +87,22 @@ function T.activity_crash_is_internal()
   return true
 end
 
+function T.activity_unspecified_retryable_is_retried()
+  local key = unique("unspecified")
+  local out = run("conf:wf_failures", "unspecified", key)
+  assert(out.error == nil and out.result == 3, "succeeded on the third attempt: " .. tostring(out.error and out.error.message))
+  assert(hits(key) == 3, "an error that does not say retryable = false is retried, got " .. hits(key) .. " attempts")
+  return true
+end
+
 function T.activity_missing_is_not_found()
   local out = run("conf:wf_failures", "missing", unique("missing"))
-  assert(out.error and out.error.kind == "NotFound" and out.error.retryable == false,
-    "a missing activity is NOT_FOUND, not retryable")
+  assert(out.error and out.error.kind == "NotFound" and out.error.retryable == true,
+    "a missing activity is NotFound and retryable: " .. tostring(out.error and out.error.retryable))
+  assert(out.error.message:find("no_such_activity", 1, true), out.error.message)
+  -- retried per the policy given under temporal.activity.retry_policy: a second attempt
+  -- after initialInterval (30ms)
+  assert(out.elapsed >= 30, "two attempts 30ms apart, took " .. out.elapsed .. "ms")
   return true
 end
 
@@ -110,6 +122,15 @@ end
 -- Signals ----------------------------------------------------------------------------------
 function T.signals() return drive("signals") end
 function T.startup_messages() return drive("start_messages") end
+function T.messages_wait_for_listen() return drive("replies") end
+
+function T.send_to_unknown_name()
+  local out = run("conf:wf_send_to", { target = unique("no-such-workflow") })
+  assert(out.ok == nil and out.kind == "NotFound" and out.retryable == false,
+    "a send to an unknown name is NotFound, not retryable: " .. tostring(out.kind))
+  assert(out.text:find("no-such-workflow", 1, true), out.text)
+  return true
+end
 
 -- Children ---------------------------------------------------------------------------------
 function T.children()
@@ -129,7 +150,10 @@ function T.children()
   assert(se.kind == process.event.EXIT and se.from_child and se.value == nil, "spawn_monitored of a failing child")
   assert(se.error.kind == "NotFound" and se.error.retryable == false and se.error.message:find("no such order 5", 1, true),
     "EXIT result.error has kind, retryable, message")
-  for _, suffix in ipairs({ ".exec", ".exec_fail", ".process_exec", ".spawn", ".spawn_fail" }) do
+  assert(out.queue_exec.doubled == 12, "process.exec naming the task queue")
+  assert(out.queue_spawn.from_child and out.queue_spawn.value.doubled == 14, "process.spawn naming the task queue")
+  for _, suffix in ipairs({ ".exec", ".exec_fail", ".process_exec", ".spawn", ".spawn_fail", ".queue_exec",
+                            ".queue_spawn" }) do
     assert(hits(key .. suffix) == 1, "child step " .. suffix .. " ran once")
   end
   return true
@@ -164,7 +188,9 @@ function T.workflow_info()
   -- third reading) never shrink it, but whether they show at once is the provider's: the
   -- embedded journal records them as they happen, Temporal reports the history as of the
   -- current workflow task (they are commands of that task)
+  assert(out.task_queue:find("conf-", 1, true) == 1, "the worker's task queue, got " .. out.task_queue)
   local h, s = out.history_length, out.history_size
+  assert(h[1] > 0, "history_length is above 0 from the start (the events that started the run)")
   assert(h[2] > h[1] and h[3] >= h[2], "history_length grows: " .. table.concat(h, ","))
   assert(s[2] > s[1] and s[3] >= s[2], "history_size grows: " .. table.concat(s, ","))
   assert(out.version == 3 and out.version_again == 3, "a new run gets the maximum version")
@@ -173,6 +199,15 @@ function T.workflow_info()
 end
 
 function T.start_options() return drive("start_options") end
+
+function T.crypto_in_workflow()
+  local out = run("conf:wf_crypto", "attack at dawn")
+  assert(out.aes_len == 12 + 14 + 16 and out.chacha_len == 12 + 14 + 16, "nonce .. ciphertext .. tag")
+  assert(out.aes == "attack at dawn" and out.chacha == "attack at dawn" and out.aad == "attack at dawn", "round trips")
+  assert(out.wrong_key_kind == "Internal", "a wrong key does not authenticate: " .. tostring(out.wrong_key_kind))
+  assert(out.bad_key_kind == "Invalid", "a key of the wrong size")
+  return true
+end
 
 -- Patterns ---------------------------------------------------------------------------------
 function T.saga_completes()

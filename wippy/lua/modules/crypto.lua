@@ -1,5 +1,6 @@
--- crypto: random values, HMAC, HMAC-signed JWTs, PBKDF2 and constant-time comparison.
--- Randomness and the JWT clock are commands (recorded by durable hosts); the rest is pure.
+-- crypto: random values, HMAC, AEAD encryption, HMAC-signed JWTs, PBKDF2 and constant-time
+-- comparison. Randomness, encryption and the JWT clock are commands (recorded by durable
+-- hosts); the rest is pure.
 local rt, natives = ...
 local call, raise, new_error = rt.call, rt.raise, rt.new_error
 local type, tostring, math_type, format = type, tostring, math.type, string.format
@@ -90,23 +91,32 @@ end
 M.hmac = { sha256 = hmac("sha256"), sha512 = hmac("sha512") }
 
 ---------------------------------------------------------------------------------------
--- Encryption: needs AES-GCM / ChaCha20-Poly1305, which the Python stdlib does not have
+-- Encryption: AES-GCM and ChaCha20-Poly1305, output nonce(12) .. ciphertext .. tag(16).
+-- Encrypting is a command (its nonce is random, so a durable host records the result);
+-- decrypting is pure.
 ---------------------------------------------------------------------------------------
-local function unsupported(what, cipher)
-  return function()
-    return internal(what .. " is not supported by this runtime (" .. cipher ..
-      " needs the third-party `cryptography` package)")
+local key_sizes = {
+  aes = { [16] = true, [24] = true, [32] = true, what = "16, 24, or 32 bytes" },
+  chacha20 = { [32] = true, what = "32 bytes" },
+}
+
+local function aead(direction, cipher)
+  local fn = "crypto." .. direction .. "." .. cipher
+  local sizes = key_sizes[cipher]
+  return function(data, key, aad)
+    if type(data) ~= "string" then return invalid(fn .. ": data must be a string, got " .. type(data)) end
+    if type(key) ~= "string" then return invalid(fn .. ": key must be a string, got " .. type(key)) end
+    if not sizes[#key] then return invalid(fn .. ": key must be " .. sizes.what) end
+    if type(aad) ~= "string" then aad = nil end -- (anything else is ignored, as upstream)
+    if direction == "encrypt" then
+      return call("crypto.encrypt", cipher, data, key, aad), nil
+    end
+    return natives.decrypt(cipher, data, key, aad)
   end
 end
 
-M.encrypt = {
-  aes = unsupported("crypto.encrypt.aes", "AES-GCM"),
-  chacha20 = unsupported("crypto.encrypt.chacha20", "ChaCha20-Poly1305"),
-}
-M.decrypt = {
-  aes = unsupported("crypto.decrypt.aes", "AES-GCM"),
-  chacha20 = unsupported("crypto.decrypt.chacha20", "ChaCha20-Poly1305"),
-}
+M.encrypt = { aes = aead("encrypt", "aes"), chacha20 = aead("encrypt", "chacha20") }
+M.decrypt = { aes = aead("decrypt", "aes"), chacha20 = aead("decrypt", "chacha20") }
 
 ---------------------------------------------------------------------------------------
 -- JWT (HS256 / HS384 / HS512)

@@ -1,8 +1,12 @@
-"""Python side of ``crypto``: stdlib HMAC, PBKDF2, constant-time compare and HMAC JWTs.
+"""Python side of ``crypto``: stdlib HMAC, PBKDF2, constant-time compare and HMAC JWTs,
+and AES-GCM / ChaCha20-Poly1305 through the ``cryptography`` package.
 
-Randomness and the clock (for JWT ``exp``/``nbf``) are commands so a durable host can
-record them. AES-GCM, ChaCha20-Poly1305 and RS256 need a third-party library
-(``cryptography``) and are reported as unsupported by the Lua side.
+Randomness, the clock (for JWT ``exp``/``nbf``) and encryption (its nonce is random) are
+commands so a durable host can record them; decryption is pure. RS256 is not supported.
+
+Encrypted data is laid out as upstream's: ``nonce (12 bytes) || ciphertext || tag (16
+bytes)``; AES takes a 16, 24 or 32 byte key, ChaCha20-Poly1305 a 32 byte key; the
+optional third argument is additional authenticated data.
 """
 
 from __future__ import annotations
@@ -18,6 +22,36 @@ from wippy.errors import INTERNAL, INVALID, WippyError
 
 if TYPE_CHECKING:
     from wippy.lua.vm import LuaVM
+
+NONCE_BYTES = 12
+KEY_SIZES = {"aes": (16, 24, 32), "chacha20": (32,)}
+
+
+def _aead(cipher: str, key: bytes) -> Any:
+    """The AEAD object of ``cipher`` (``aes`` or ``chacha20``) for ``key`` (size checked
+    by the caller)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+    return AESGCM(key) if cipher == "aes" else ChaCha20Poly1305(key)
+
+
+def seal(cipher: str, data: bytes, key: bytes, aad: bytes | None, nonce: bytes) -> bytes:
+    """``nonce || ciphertext || tag`` of ``data`` under ``key``."""
+    return nonce + _aead(cipher, key).encrypt(nonce, data, aad)
+
+
+def open_sealed(cipher: str, data: bytes, key: bytes, aad: bytes | None) -> bytes:
+    """The plaintext of what :func:`seal` made; INVALID when ``data`` is too short to hold
+    a nonce, INTERNAL when it does not authenticate (wrong key, AAD or data)."""
+    from cryptography.exceptions import InvalidTag
+
+    if len(data) < NONCE_BYTES:
+        raise WippyError(INVALID, "encrypted data too short", retryable=False)
+    try:
+        return bytes(_aead(cipher, key).decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], aad))
+    except InvalidTag:
+        raise WippyError(INTERNAL, "decrypt: message authentication failed", retryable=False) from None
+
 
 JWT_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 HMAC_HASHES = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
@@ -136,7 +170,14 @@ def natives(vm: LuaVM) -> dict[str, Any]:
         except (WippyError, UnicodeError) as exc:
             return error(INTERNAL, f"crypto.jwt.verify: claims cannot be represented in Lua: {exc}")
 
+    def decrypt(cipher: bytes, data: bytes, key: bytes, aad: bytes | None) -> tuple[Any, Any]:
+        try:
+            return open_sealed(cipher.decode(), data, key, aad), None
+        except WippyError as exc:
+            return None, to_lua(exc)
+
     return {
+        "decrypt": decrypt,
         "map_charset": map_charset,
         "hmac": hmac_hex,
         "pbkdf2": pbkdf2,

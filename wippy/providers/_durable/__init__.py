@@ -8,6 +8,8 @@ from here:
 - :mod:`.retry`: retry policies (activities, and a workflow's own retries);
 - :mod:`.cron`: five-field cron schedules (``cron_schedule``) and their next time;
 - :mod:`.commands`: the commands a workflow runs with the ordinary in-memory handlers,
-  and the conversions of command arguments into recordable data;
+  those it is refused (monitors and links), and the conversions of command arguments
+  into recordable data;
+- :mod:`.exits`: how a workflow's end reaches the processes linked to it;
 - :mod:`.ids`: generated workflow IDs.
 """

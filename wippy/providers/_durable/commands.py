@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from wippy.errors import INVALID, WippyError
+
 if TYPE_CHECKING:
     from wippy.actors.scheduler import Handler
     from wippy.lua.vm import LuaVM
@@ -19,6 +21,35 @@ INTERNAL_COMMANDS = (
 """Commands a workflow runs with the ordinary in-memory handlers: they only touch the
 workflow's own state (channels, coroutines, inbox, context), so replaying the code
 replays them. Every other command a durable provider must handle itself, or refuse."""
+
+
+UNSUPPORTED_WATCHES = {
+    "process.monitor": "process.monitor is not supported in workflow context: a workflow hears about "
+                       "the end of each child it starts (an EXIT event) without monitoring it",
+    "process.unmonitor": "process.unmonitor is not supported in workflow context",
+    "process.link": "process.link is not supported in workflow context: a durable workflow cannot be "
+                    "linked both ways",
+    "process.unlink": "process.unlink is not supported in workflow context",
+}
+"""Commands a workflow may not issue, as upstream refuses them: watches taken from inside
+a workflow would not survive a replay on another worker. Each answers ``nil, err``
+(Invalid, not retryable); processes outside may still monitor and link workflows."""
+
+
+def refused(op: str) -> Handler:
+    """A handler answering ``op`` with ``nil, err`` (see :data:`UNSUPPORTED_WATCHES`),
+    for a dispatcher whose ``to_lua`` makes the error a Lua value."""
+    message = UNSUPPORTED_WATCHES[op]
+
+    def handler(task: Any, *args: Any) -> Any:
+        return (None, task.actor.kernel.vm.to_lua(WippyError(INVALID, message, retryable=False)))
+
+    return handler
+
+
+def refusals() -> dict[str, Handler]:
+    """The handlers of every command in :data:`UNSUPPORTED_WATCHES`."""
+    return {op: refused(op) for op in UNSUPPORTED_WATCHES}
 
 
 def internal_handlers(base: Mapping[bytes, Handler]) -> dict[str, Handler]:

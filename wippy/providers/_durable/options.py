@@ -1,19 +1,23 @@
 """Options of durable work, parsed and checked in one place for both durable providers.
 
-- :class:`StartOptions`: how a workflow starts (``process.with_options``). The
-  ``temporal.workflow.*`` keys of the upstream docs are accepted as written, so code
-  written for Temporal runs unchanged on ``workflow.host``; the short forms (``id``,
-  ``id_conflict_policy``, ...) work too. ``retry_policy`` and ``cron_schedule`` are kept
+- :class:`StartOptions`: how a workflow starts (``process.with_options``). Upstream's
+  canonical ``workflow.*`` keys and their legacy ``temporal.workflow.*`` aliases are both
+  accepted (the canonical key wins when both are given), so code written for Temporal runs
+  unchanged on ``workflow.host``; the short forms (``id``, ``id_conflict_policy``, ...) work
+  too. ``retry_policy`` and ``cron_schedule`` are kept
   as written by :meth:`StartOptions.parse`; :meth:`StartOptions.retry` and
   :meth:`StartOptions.schedule` parse them, and :meth:`StartOptions.check_durable` checks
   everything a provider that carries the options out itself (``workflow.host``) acts on.
 - :class:`ActivityOptions`: how an activity runs (``funcs.new():with_options``):
   ``activity.start_to_close_timeout``, ``activity.schedule_to_close_timeout``,
-  ``activity.heartbeat_timeout`` and ``activity.retry_policy``.
+  ``activity.heartbeat_timeout`` and ``activity.retry_policy``, each also under its legacy
+  ``temporal.activity.*`` name (:func:`option`).
 - :class:`RetryPolicy`: an activity's or a workflow's retry policy, with Temporal's fields
-  and defaults: ``initial_interval`` (1s), ``backoff_coefficient`` (2, at least 1),
-  ``maximum_interval`` (100 x ``initial_interval``), ``maximum_attempts`` (0 = unlimited)
-  and ``non_retryable_error_types`` (error kinds never retried).
+  (snake_case or camelCase, as upstream reads them) and defaults: ``initial_interval`` (1s),
+  ``backoff_coefficient`` (2, at least 1), ``maximum_interval`` (100 x
+  ``initial_interval``), ``maximum_attempts`` (0 = unlimited) and
+  ``non_retryable_error_types`` (error kinds never retried). As on Temporal, an error is
+  retried unless it says ``retryable == false`` (an error that says nothing is retried).
 
 Durations are duration strings (``"5m"``) or numbers of milliseconds (:func:`seconds`).
 """
@@ -28,6 +32,8 @@ from wippy.errors import INVALID, WippyError
 from wippy.providers._durable import cron
 
 PREFIX = "temporal.workflow."
+CANONICAL = "workflow."
+LEGACY = "temporal."
 CONFLICT_POLICIES = ("use_existing", "fail", "terminate_existing")
 REUSE_POLICIES = ("allow_duplicate", "allow_duplicate_failed_only", "reject_duplicate")
 PARENT_CLOSE_POLICIES = ("terminate", "abandon", "request_cancel")
@@ -37,6 +43,26 @@ KNOWN = {
     "memo", "search_attributes", "enable_eager_start", "start_delay", "parent_close_policy",
     "wait_for_cancellation", "namespace",
 }
+
+
+def option(opts: dict[str, Any], name: str) -> Any:
+    """The option ``name`` (canonical, e.g. ``activity.retry_policy``), else its legacy
+    ``temporal.``-prefixed alias, else None."""
+    value = opts.get(name)
+    return opts.get(LEGACY + name) if value is None else value
+
+
+def _field(raw: dict[str, Any], snake: str) -> Any:
+    """A retry-policy field by its snake_case name, its camelCase name, or either in any
+    letter case (as upstream looks them up)."""
+    camel = snake.split("_")[0] + "".join(part.title() for part in snake.split("_")[1:])
+    for key in (snake, camel):
+        if key in raw:
+            return raw[key]
+    for key, value in raw.items():
+        if isinstance(key, str) and key.lower() in (snake, camel.lower()):
+            return value
+    return None
 
 
 def seconds(name: str, value: Any) -> float | None:
@@ -65,19 +91,25 @@ class RetryPolicy:
             return cls()
         if not isinstance(raw, dict):
             raise WippyError(INVALID, f"{what} must be a table")
-        attempts = raw.get("maximum_attempts", 0)
+        attempts = _field(raw, "maximum_attempts")
+        if attempts is None:
+            attempts = 0
         if not isinstance(attempts, int) or attempts < 0:
             raise WippyError(INVALID, f"{what}.maximum_attempts must be a non-negative integer")
-        kinds = raw.get("non_retryable_error_types") or []
+        kinds = _field(raw, "non_retryable_error_types") or []
+        if isinstance(kinds, str):  # one kind (upstream takes a string or a list)
+            kinds = [kinds]
         if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
             raise WippyError(INVALID, f"{what}.non_retryable_error_types must be a list of error kinds")
-        coefficient = raw.get("backoff_coefficient", 2.0)
+        coefficient = _field(raw, "backoff_coefficient")
+        if coefficient is None:
+            coefficient = 2.0
         if not isinstance(coefficient, (int, float)) or coefficient < 1:
             raise WippyError(INVALID, f"{what}.backoff_coefficient must be a number >= 1")
         return cls(
-            initial_interval=seconds("initial_interval", raw.get("initial_interval")) or 1.0,
+            initial_interval=seconds("initial_interval", _field(raw, "initial_interval")) or 1.0,
             backoff_coefficient=float(coefficient),
-            maximum_interval=seconds("maximum_interval", raw.get("maximum_interval")),
+            maximum_interval=seconds("maximum_interval", _field(raw, "maximum_interval")),
             maximum_attempts=attempts,
             non_retryable_error_types=tuple(kinds),
         )
@@ -88,7 +120,10 @@ class RetryPolicy:
         return min(self.initial_interval * self.backoff_coefficient ** (attempt - 1), cap)
 
     def retries(self, error: WippyError, attempt: int) -> bool:
-        if error.retryable is not True or error.kind in self.non_retryable_error_types:
+        """Whether attempt ``attempt`` that failed with ``error`` is followed by another:
+        unless the error says ``retryable == false`` or its kind is listed as non-retryable,
+        and while attempts are left (Temporal's rule: an unknown retryable is retried)."""
+        if error.retryable is False or error.kind in self.non_retryable_error_types:
             return False
         return self.maximum_attempts == 0 or attempt < self.maximum_attempts
 
@@ -106,12 +141,12 @@ class ActivityOptions:
     def parse(cls, opts: dict[str, Any] | None) -> ActivityOptions:
         if not opts:
             return _NO_ACTIVITY_OPTIONS
-        raw_policy = opts.get("activity.retry_policy")
+        raw_policy = option(opts, "activity.retry_policy")
         return cls(
-            start_to_close=seconds("activity.start_to_close_timeout", opts.get("activity.start_to_close_timeout")),
+            start_to_close=seconds("activity.start_to_close_timeout", option(opts, "activity.start_to_close_timeout")),
             schedule_to_close=seconds("activity.schedule_to_close_timeout",
-                                      opts.get("activity.schedule_to_close_timeout")),
-            heartbeat=seconds("activity.heartbeat_timeout", opts.get("activity.heartbeat_timeout")),
+                                      option(opts, "activity.schedule_to_close_timeout")),
+            heartbeat=seconds("activity.heartbeat_timeout", option(opts, "activity.heartbeat_timeout")),
             retry_policy=None if raw_policy is None else RetryPolicy.parse(raw_policy),
         )
 
@@ -140,10 +175,20 @@ class StartOptions:
     @classmethod
     def parse(cls, options: dict[str, Any]) -> StartOptions:
         opts: dict[str, Any] = {}
+        # the short form, then the legacy temporal.workflow.X, then the canonical
+        # workflow.X: a later form wins when a start gives more than one
+        found: list[tuple[int, str, Any]] = []
         for key, value in options.items():
-            short = key[len(PREFIX):] if key.startswith(PREFIX) else key
-            if short in KNOWN:
-                opts[short] = value
+            if key.startswith(PREFIX):
+                rank, short = 1, key[len(PREFIX):]
+            elif key.startswith(CANONICAL):
+                rank, short = 2, key[len(CANONICAL):]
+            else:
+                rank, short = 0, key
+            if short in KNOWN and value is not None:
+                found.append((rank, short, value))
+        for _, short, value in sorted(found, key=lambda f: f[0]):
+            opts[short] = value
         out = cls(raw=dict(options))
         if not opts:  # (the common case: nothing to check)
             return out

@@ -25,8 +25,14 @@ from wippy.actors.process import Process
 from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import PENDING, Dispatcher, Handler, LuaTask
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
+from wippy.lua.modules.crypto import NONCE_BYTES, seal
 from wippy.lua.modules.time import NS, time_value
-from wippy.providers._durable.commands import internal_handlers, packed_args, plain_messages
+from wippy.providers._durable.commands import (
+    internal_handlers,
+    packed_args,
+    plain_messages,
+    refusals,
+)
 from wippy.providers._durable.options import StartOptions
 from wippy.providers.temporal.context import CONTEXT
 from wippy.providers.temporal.converter import search_attribute_updates
@@ -73,7 +79,8 @@ def dispatcher_for(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
 
 def build_dispatcher(rt: Kernel, host: TemporalWorkerHost) -> Dispatcher:
     groups = (Values, Timers, Activities, Children, Control, WorkflowModule)
-    return Dispatcher(internal_handlers(rt.dispatcher.handlers), *(group(rt, host).handlers() for group in groups))
+    return Dispatcher(internal_handlers(rt.dispatcher.handlers), refusals(),
+                      *(group(rt, host).handlers() for group in groups))
 
 
 class _Group:
@@ -116,7 +123,7 @@ class _Group:
 
 
 class Values(_Group):
-    """Clock, UUIDs and random bytes from Temporal's deterministic sources."""
+    """Clock, UUIDs, random bytes and encryption nonces from Temporal's deterministic sources."""
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -126,7 +133,14 @@ class Values(_Group):
             "uuid.v7": lambda task: (str(workflow.uuid7()).encode(),),
             "uuid.v1": lambda task: (str(workflow.uuid4()).encode(),),
             "crypto.random_bytes": lambda task, n: (workflow.random().randbytes(int(n)),),
+            "crypto.encrypt": self.encrypt,
         }
+
+    @staticmethod
+    def encrypt(task: LuaTask, cipher: bytes, data: bytes, key: bytes, aad: bytes | None) -> Any:
+        """Encryption with a nonce from the run's deterministic random source (seeded by
+        Temporal and replayed with the history), so a replay makes the same ciphertext."""
+        return (seal(cipher.decode(), data, key, aad, workflow.random().randbytes(NONCE_BYTES)),)
 
     @staticmethod
     def now(task: LuaTask) -> Any:
@@ -286,13 +300,32 @@ class Children(_Group):
         return spawn_request(self.vm, entry, host_id, mode, ctx, opts, name, msgs, args,
                              parent=proc.pid, context=proc.context)
 
-    def _child_options(self, request: SpawnRequest) -> dict[str, Any]:
+    def _child_options(self, request: SpawnRequest, queue: str) -> dict[str, Any]:
         # the uuid is drawn even when unused: it advances the run's deterministic random
         # source, which later uuid.v4 calls of the run (replayed from history) depend on
         hint = str(workflow.uuid4())[:8]
         options = StartOptions.parse(request.options)
         workflow_id = options.workflow_id or request.name or f"{workflow.info().workflow_id}/{hint}"
-        return child_options(self.host, options, workflow_id)
+        return {**child_options(self.host, options, workflow_id), "task_queue": queue}
+
+    def child_queue(self, target_host: str) -> tuple[str, str] | None:
+        """Where a workflow's spawn of ``target_host`` starts a child workflow: ``(the host
+        of the child's PID, the task queue)``; None for a host of another kind (a process
+        host: the spawn goes through ``wippy.spawn``). As upstream, a name that is no entry
+        is a task queue (a worker of this runtime polling it gives the PID its host)."""
+        host = self.host
+        if target_host in (host.host_id, host.queue_name, host.task_queue):
+            return host.host_id, host.task_queue
+        workers = [h for h in host.kernel.router.hosts.values() if h.kind == host.kind]
+        for worker in workers:
+            if target_host == worker.host_id:
+                return worker.host_id, getattr(worker, "task_queue", target_host)
+        if self.rt.registry.get(target_host) is not None:
+            return None  # another kind of host (or not started: wippy.spawn says which)
+        for worker in workers:
+            if target_host in (getattr(worker, "queue_name", None), getattr(worker, "task_queue", None)):
+                return worker.host_id, getattr(worker, "task_queue", target_host)
+        return target_host, target_host
 
     def spawn(self, task: LuaTask, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
               name: Any, msgs: Any, args: Any) -> Any:
@@ -301,11 +334,13 @@ class Children(_Group):
             target_host, request = self._request(proc, entry, host_id, mode, ctx, opts, name, msgs, args)
             messages = plain_messages(self.vm, request.messages)
             values = packed_args(self.vm, request.args)
-            if target_host != self.host.host_id:
+            where = self.child_queue(target_host)
+            if where is None:
                 return self.awaiting(task, self.local(
                     "wippy.spawn", request.entry_id, target_host, mode, request.context, request.options,
                     request.name, messages, values, proc.pid), lambda pid: (pid.encode(),))
-            kwargs = self._child_options(request)
+            child_host, queue = where
+            kwargs = self._child_options(request, queue)
         except WippyError as err:
             return self.failure(err)
         CONTEXT.set(request.context)
@@ -322,7 +357,7 @@ class Children(_Group):
                 proc.scheduler.resume(task, None, self.to_lua(from_failure(exc)))
                 return
             handle = t.result()
-            pid = make_pid(self.host.host_id, handle.id)
+            pid = make_pid(child_host, handle.id)
             self._watch_child(proc, handle, pid, bool(mode & 2))
             proc.scheduler.resume(task, pid.encode())
 
@@ -352,11 +387,12 @@ class Children(_Group):
         proc = _proc(task)
         try:
             target_host, request = self._request(proc, entry, host_id, 0, ctx, opts, name, msgs, args)
-            if target_host != self.host.host_id:
-                raise WippyError(INVALID, f"process.exec from a workflow needs a workflow host; "
-                                          f"{target_host} is not this worker")
+            where = self.child_queue(target_host)
+            if where is None:
+                raise WippyError(INVALID, f"process.exec from a workflow needs a workflow host or task "
+                                          f"queue; {target_host} is neither")
             values = packed_args(self.vm, request.args)
-            kwargs = self._child_options(request)
+            kwargs = self._child_options(request, where[1])
         except WippyError as err:
             return self.failure(err)
         CONTEXT.set(request.context)
@@ -366,33 +402,41 @@ class Children(_Group):
 
 
 class Control(_Group):
-    """Messages, control of other processes, monitors, links and names: signals to
-    workflows of this worker, local activities for everything else."""
+    """Messages, control of other processes and names: signals to workflows of this
+    worker, local activities for everything else. (Monitors and links are refused in
+    workflows, see :func:`wippy.providers._durable.commands.refusals`.)"""
 
     def handlers(self) -> dict[str, Handler]:
         effect = self.effect
         return {
             "process.send": self.send, "process.lookup": self.lookup,
             "process.terminate": effect("terminate"), "process.cancel": effect("cancel"),
-            "process.monitor": effect("monitor"), "process.unmonitor": effect("unmonitor"),
-            "process.link": effect("link"), "process.unlink": effect("unlink"),
             "process.register": effect("register"), "process.unregister": effect("unregister"),
         }
 
     def send(self, task: LuaTask, dest: bytes, topic: bytes, payload: Any) -> Any:
+        """To a workflow of this worker: a Temporal signal (the task waits for the server).
+        To any other PID: handed to the runtime at once and not waited for, like upstream's
+        send in a side effect -- done when the code runs live, skipped when it replays, so
+        at least once (a failed workflow task runs it again), and in order. To a name: the
+        name is looked up in the runtime, through the ``wippy.send`` local activity, whose
+        recorded outcome (an unknown name is NotFound) a replay reads back."""
         proc = _proc(task)
         target = dest.decode()
         value = self.to_python(payload, "message")
-        if target.startswith("{"):
-            try:
-                target_host, workflow_id = parse_pid(target)
-            except WippyError as err:
-                return self.failure(err)
-            if target_host == self.host.host_id:
-                handle = workflow.get_external_workflow_handle(workflow_id)
-                return self.awaiting(task, handle.signal(topic.decode(), args=[value, proc.pid]), lambda _: (True,))
-        return self.awaiting(task, self.local("wippy.send", target, topic.decode(), value, proc.pid),
-                             lambda _: (True,))
+        if not target.startswith("{"):
+            return self.awaiting(task, self.local("wippy.send", target, topic.decode(), value, proc.pid),
+                                 lambda _: (True,))
+        try:
+            target_host, workflow_id = parse_pid(target)
+        except WippyError as err:
+            return self.failure(err)
+        if target_host == self.host.host_id:
+            handle = workflow.get_external_workflow_handle(workflow_id)
+            return self.awaiting(task, handle.signal(topic.decode(), args=[value, proc.pid]), lambda _: (True,))
+        if not workflow.unsafe.is_replaying():
+            self.host.send_from_workflow(target, topic.decode(), value, proc.pid)
+        return (True,)
 
     def effect(self, op: str) -> Handler:
         host = self.host

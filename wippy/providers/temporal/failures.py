@@ -19,9 +19,12 @@ from wippy.errors import CANCELED, INTERNAL, TIMEOUT, UNKNOWN, WippyError
 
 def to_application_error(error: Any) -> ApplicationError:
     if not isinstance(error, WippyError):
-        error = WippyError(UNKNOWN, str(error))
+        error = WippyError(INTERNAL, str(error))
     details = [] if error.details is None else [error.details]
-    return ApplicationError(error.message, *details, type=error.kind, non_retryable=error.retryable is not True)
+    # as upstream: the type is the kind (an error without one is Internal), and only an
+    # error that says retryable == false is non-retryable (Temporal retries the rest)
+    return ApplicationError(error.message, *details, type=error.kind or INTERNAL,
+                            non_retryable=error.retryable is False)
 
 
 def from_failure(exc: BaseException) -> WippyError:

@@ -23,6 +23,7 @@ from wippy.actors.scheduler import Dispatcher
 from wippy.errors import ALREADY_EXISTS, CANCELED, INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 from wippy.providers._base import HostProvider
 from wippy.providers._durable.commands import packed_args, plain_messages
+from wippy.providers._durable.exits import exit_to_links
 from wippy.providers._durable.ids import new_workflow_id
 from wippy.providers._durable.options import StartOptions, seconds
 from wippy.providers.temporal.client import TemporalClientService
@@ -60,7 +61,10 @@ class TemporalWorkerHost(HostProvider):
         super().__init__(kernel, entry)
         client_id = entry.resolve(str(entry.data.get("client", "")))
         self.client_id = client_id
-        self.task_queue = str(entry.data.get("task_queue", "default"))
+        # the task queue as the entry names it (what Lua code names as a spawn host) and as
+        # polled (the client's tq_prefix applied, at start)
+        self.queue_name = str(entry.data.get("task_queue", "default"))
+        self.task_queue = self.queue_name
         # the workflow task timeout of runs started through this worker and of their child
         # workflows, unless a start sets temporal.workflow.task_timeout (server default 10s)
         self.task_timeout = seconds("workflow_task_timeout", entry.data.get("workflow_task_timeout"))
@@ -174,17 +178,24 @@ class TemporalWorkerHost(HostProvider):
 
         @activity.defn(name="wippy.send")
         async def send(dest: str, topic: str, payload: Any, sender: str | None) -> bool:
-            router.send(dest, topic, kernel.vm.to_lua(payload, "message"), sender)
+            try:
+                router.send(dest, topic, kernel.vm.to_lua(payload, "message"), sender)
+            except WippyError as err:  # (an error the workflow gets back, not one to retry)
+                raise to_application_error(err) from None
             return True
 
         @activity.defn(name="wippy.spawn")
         async def spawn(entry: str, host: str, mode: int, context: dict[str, Any], options: dict[str, Any],
                         name: str | None, messages: list[Any], args: list[Any], parent: str) -> str:
-            target = router.host_for_spawn(host, kernel.registry)
-            request = SpawnRequest(entry, kernel.lua_args(args), parent=parent, context=context, options=options,
-                                   name=name, messages=[(t, kernel.vm.to_lua(p)) for t, p in messages],
-                                   monitor=bool(mode & 1), link=bool(mode & 2))
-            return target.spawn(request)
+            try:
+                target = router.host_for_spawn(host, kernel.registry)
+                request = SpawnRequest(entry, kernel.lua_args(args), parent=parent, context=context,
+                                       options=options, name=name,
+                                       messages=[(t, kernel.vm.to_lua(p)) for t, p in messages],
+                                       monitor=bool(mode & 1), link=bool(mode & 2))
+                return target.spawn(request)
+            except WippyError as err:
+                raise to_application_error(err) from None
 
         @activity.defn(name="wippy.control")
         async def control(op: str, args: list[Any], caller: str) -> Any:
@@ -204,21 +215,26 @@ class TemporalWorkerHost(HostProvider):
                     deadline = args[1] if len(args) > 1 and isinstance(args[1], (int, float)) else 5000
                     reason = args[2] if len(args) > 2 and isinstance(args[2], str) else "canceled"
                     return bool(host and host.cancel(target, caller, reason, deadline / 1000))
-                if op in ("monitor", "link"):
-                    if not router.watch(target, caller, link=op == "link") and op == "monitor":
-                        # gone already: EXIT right away, as for any process (and on workflow.host)
-                        gone = WippyError(NOT_FOUND, f"process {target} not found", retryable=False)
-                        router.deliver_event(caller, {"kind": "EXIT", "from": target, "result": {
-                            "value": None, "error": kernel.vm.to_lua(gone)}})
-                    return True
-                if op in ("unmonitor", "unlink"):
-                    router.unwatch(target, caller, link=op == "unlink")
-                    return True
             except WippyError as err:
                 raise to_application_error(err) from None
             raise to_application_error(WippyError(INVALID, f"unknown control operation {op}"))
 
         return [send, spawn, control]
+
+    def send_from_workflow(self, dest: str, topic: str, payload: Any, sender: str) -> None:
+        """A message from one of this worker's workflows (called from the workflow thread)
+        to a process of the runtime: sent on the runtime's loop, in the order asked."""
+        kernel = self.kernel
+
+        def send() -> None:
+            try:
+                kernel.router.send(dest, topic, kernel.vm.to_lua(payload, "message"), sender)
+            except WippyError as err:  # the workflow has carried on: say so
+                log.warning("%s: message %r from %s to %s not delivered: %s", self.host_id, topic, sender,
+                            dest, err)
+
+        if self.loop is not None and self.running:
+            self.loop.call_soon_threadsafe(send)
 
     # Names -----------------------------------------------------------------------------------
     def register_name(self, name: str, owner: str) -> None:
@@ -389,6 +405,7 @@ class TemporalWorkerHost(HostProvider):
             result = ExitResult(error=vm.to_lua(WippyError(CANCELED, f"workflow {pid} ended: {exc}")))
         if self._watches.get(pid) is watch:
             del self._watches[pid]
+        exit_to_links(self.kernel.router, pid, result, watch.links)
         self.kernel.router.exited(pid, result, watch.monitors, watch.links)
 
 
@@ -420,6 +437,8 @@ async def call_function(kernel: Kernel, name: str, values: list[Any], context: d
     try:
         call = kernel.functions.start(name, kernel.lua_args(values), context, None, done)
     except WippyError as err:
+        if err.kind == NOT_FOUND:  # not registered here: retryable, as the Temporal SDK says it
+            err = WippyError(NOT_FOUND, f"activity {name} is not registered: {err.message}", retryable=True)
         raise to_application_error(err) from None
     try:
         return await outcome

@@ -129,8 +129,9 @@ class TemporalProcess(Process):
                  context: dict[str, Any]) -> None:
         super().__init__(view, make_pid(view.host_id, workflow_id), entry_id, b"workflow", context)  # type: ignore[arg-type]
         self.worker = worker
+        # (before any channel of the process exists: its inbox and event channels, made on
+        # first use, queue here; a message waits for a listen until the inbox is asked for)
         self.scheduler = LoopQueue(self)  # type: ignore[assignment]
-        self.inbox.scheduler = self.scheduler
         self.outcome: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
         self.bg: set[asyncio.Task[Any]] = set()
         self.versions: dict[str, int] = {}

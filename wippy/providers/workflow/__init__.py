@@ -28,6 +28,9 @@ def _validate(entry: Entry, registry: Registry, report: Report) -> None:
     store = entry.data.get("store")
     if store is not None and not isinstance(store, str):
         report("store", "must be a file path or \":memory:\"")
+    queue = entry.data.get("task_queue")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        report("task_queue", "must be a non-empty string")
 
 
 SPEC = ProviderSpec("workflow.host", factory=_host, admin=_admin, validate=_validate,

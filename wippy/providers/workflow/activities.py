@@ -3,8 +3,14 @@
 Options come from ``funcs.new():with_options{...}`` with the upstream keys, parsed by
 :class:`wippy.providers._durable.options.ActivityOptions` (``activity.start_to_close_timeout``,
 ``activity.schedule_to_close_timeout``, ``activity.heartbeat_timeout``, accepted but with no
-heartbeat API yet, and ``activity.retry_policy``). Only the final outcome is recorded;
-attempts are not, so a restart retries from the first one.
+heartbeat API yet, and ``activity.retry_policy``, each also as ``temporal.activity.*``).
+Only the final outcome is recorded; attempts are not, so a restart retries from the first
+one.
+
+As on Temporal, a failed attempt is retried unless its error says ``retryable == false``,
+and an activity with no function entry behind it fails each attempt with a *retryable*
+NotFound (on Temporal it may be registered by a worker deployed later), so it is retried
+per the policy too.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from wippy.errors import TIMEOUT, WippyError
+from wippy.errors import NOT_FOUND, TIMEOUT, WippyError
 from wippy.providers._durable.options import ActivityOptions, RetryPolicy
 from wippy.providers.workflow import history
 
@@ -71,7 +77,11 @@ class ActivityRunner:
                 record["key"], self.kernel.lua_args(record.get("args") or []), context, options,
                 lambda ok, value: self._done(wf, op, state, ok, value), owner=wf)
         except WippyError as err:
-            self._finish(wf, op, None, err)
+            if err.kind != NOT_FOUND:  # a bad call (e.g. not a function): the same every time
+                self._finish(wf, op, None, err)
+                return
+            self._failed(wf, op, state, WippyError(NOT_FOUND, f"activity {record['key']} is not registered: "
+                                                              f"{err.message}", retryable=True))
 
     def _done(self, wf: Workflow, op: Op, state: _Attempts, ok: bool, value: Any) -> None:
         state.call = None
@@ -83,7 +93,11 @@ class ActivityRunner:
             return
         error = vm.to_python(value, "activity error")
         if not isinstance(error, WippyError):
-            error = WippyError("UNKNOWN", str(error))
+            error = WippyError("", str(error))
+        self._failed(wf, op, state, error)
+
+    def _failed(self, wf: Workflow, op: Op, state: _Attempts, error: WippyError) -> None:
+        """Attempt ``state.attempt`` failed with ``error``: retry, or finish with it."""
         out_of_time = state.deadline is not None and time.monotonic() >= state.deadline
         if state.policy.retries(error, state.attempt) and not out_of_time:
             delay = state.policy.delay(state.attempt)

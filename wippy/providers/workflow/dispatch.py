@@ -7,9 +7,11 @@ Four kinds of command:
   answered from the record on replay;
 - asynchronous operations (activities, timers, child workflows): recorded, started as an
   effect after commit, completed by an input;
-- effects on the outside (``process.send``, terminate, monitors): recorded, done once
+- effects on the outside (``process.send``, terminate, cancel, names): recorded, done once
   after commit, skipped on replay.
 
+``process.monitor``/``unmonitor``/``link``/``unlink`` answer ``nil, err`` (Invalid), as
+upstream's durable workflows do (a workflow hears about its children's ends anyway).
 Commands not listed here are refused in workflows with a message naming them. Each kind
 of command is one handler group below (a small class over the host); :func:`build_dispatcher`
 combines them. The records they write are built by :mod:`.history`.
@@ -27,10 +29,15 @@ from wippy.actors.functions import Future, check_target
 from wippy.actors.host import spawn_request
 from wippy.actors.router import make_pid
 from wippy.actors.scheduler import PENDING, Dispatcher, Handler, LuaTask
-from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
+from wippy.errors import CANCELED, INVALID, WippyError
 from wippy.lua.codec import pack
 from wippy.lua.modules.time import NS, time_value
-from wippy.providers._durable.commands import internal_handlers, packed_args, plain_messages
+from wippy.providers._durable.commands import (
+    internal_handlers,
+    packed_args,
+    plain_messages,
+    refusals,
+)
 from wippy.providers._durable.options import StartOptions
 from wippy.providers.workflow import history
 from wippy.providers.workflow.execution import Op, RecordTooLarge, Workflow, check_size
@@ -77,7 +84,7 @@ def build_dispatcher(host: WorkflowHost) -> Dispatcher:
     """The dispatcher of every workflow on ``host``: the internal commands with their
     ordinary handlers, the rest from the handler groups."""
     groups = (RecordedValues, Activities, Timers, Children, Effects, WorkflowModule)
-    return Dispatcher(internal_handlers(host.kernel.dispatcher.handlers),
+    return Dispatcher(internal_handlers(host.kernel.dispatcher.handlers), refusals(),
                       *(group(host).handlers() for group in groups))
 
 
@@ -303,8 +310,23 @@ class Children(_Group):
 
     def _request(self, wf: Workflow, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
                  name: Any, msgs: Any, args: Any) -> tuple[str, SpawnRequest]:
-        return spawn_request(self.vm, entry, host_id, mode, ctx, opts, name, msgs, args,
-                             parent=wf.pid, context=wf.context)
+        target, request = spawn_request(self.vm, entry, host_id, mode, ctx, opts, name, msgs, args,
+                                        parent=wf.pid, context=wf.context)
+        return self.host_named(target), request
+
+    def host_named(self, name: str) -> str:
+        """The host a workflow's spawn names: a host ID, else the ID of the workflow host
+        whose ``task_queue`` it is (upstream's workflows start children on a task queue),
+        this one first; else ``name`` itself (for the spawner's error)."""
+        hosts = self.router.hosts
+        if name in hosts:
+            return name
+        if self.host.task_queue == name:
+            return self.host.host_id
+        for host in hosts.values():
+            if host.kind == self.host.kind and getattr(host, "task_queue", None) == name:
+                return host.host_id
+        return name
 
     def spawn(self, task: LuaTask, entry: bytes, host_id: bytes, mode: int, ctx: Any, opts: Any,
               name: Any, msgs: Any, args: Any) -> Any:
@@ -324,7 +346,7 @@ class Children(_Group):
             pid = target.spawn(request)
         except WippyError as err:
             if not isinstance(err, RecordTooLarge):  # (that one left its own record)
-                wf.record(history.failed("process.spawn", entry_id, self.to_python(err)))
+                wf.record(history.failed("process.spawn", entry_id, err))
             return self.failure(err)
         wf.record(history.spawned(entry_id, pid))
         if request.monitor:
@@ -387,8 +409,8 @@ class Children(_Group):
 
 
 class Effects(_Group):
-    """Commands with an effect outside the workflow (messages, control, monitors, links,
-    names): recorded, done once after commit, skipped on replay."""
+    """Commands with an effect outside the workflow (messages, control, names): recorded,
+    done once after commit, skipped on replay."""
 
     def handlers(self) -> dict[str, Handler]:
         outward = self.outward
@@ -396,10 +418,6 @@ class Effects(_Group):
             "process.send": outward("process.send", lambda d, t, p: [d.decode(), t.decode()], self.send),
             "process.terminate": outward("process.terminate", lambda d: d.decode(), self.terminate),
             "process.cancel": outward("process.cancel", lambda d, *_: d.decode(), self.cancel),
-            "process.monitor": outward("process.monitor", lambda d: d.decode(), self.watch(False, True)),
-            "process.unmonitor": outward("process.unmonitor", lambda d: d.decode(), self.watch(False, False)),
-            "process.link": outward("process.link", lambda d: d.decode(), self.watch(True, True)),
-            "process.unlink": outward("process.unlink", lambda d: d.decode(), self.watch(True, False)),
             "process.register": outward("process.register", lambda n, *_: n.decode(), self.register,
                                         in_memory=True),
             "process.unregister": outward("process.unregister", lambda n: n.decode(), self.unregister,
@@ -411,7 +429,7 @@ class Effects(_Group):
         """A handler for ``op``: ``act(wf, *args)`` checks the command and returns its effect
         (or None). ``in_memory`` effects (the name registry) live only as long as the kernel,
         so a replay applies them again."""
-        to_lua, to_python = self.to_lua, self.to_python
+        to_lua = self.to_lua
 
         def handler(task: LuaTask, *args: Any) -> Any:
             wf = _wf(task)
@@ -428,7 +446,7 @@ class Effects(_Group):
             try:
                 fx = act(wf, *args)
             except WippyError as err:
-                wf.record(history.failed(op, key, to_python(err)))
+                wf.record(history.failed(op, key, err))
                 return (None, to_lua(err))
             wf.record(history.effect(op, key))
             if fx is not None:
@@ -465,28 +483,6 @@ class Effects(_Group):
         why = reason.decode() if isinstance(reason, bytes) else "canceled"
         return lambda: (h := router.host_of(pid)) and h.cancel(pid, wf.pid, why, seconds)
 
-    def watch(self, link: bool, on: bool) -> Callable[[Workflow, bytes], Callable[[], None]]:
-        """monitor / unmonitor / link / unlink: the workflow's own record of what it watches
-        changes now (it is rebuilt by replay); the router is told after commit."""
-        router, to_lua = self.router, self.to_lua
-        group = "links" if link else "monitoring"
-
-        def act(wf: Workflow, dest: bytes) -> Callable[[], None]:
-            pid = router.resolve(dest.decode())
-            current = getattr(wf, group) or set()
-            setattr(wf, group, (current | {pid}) if on else (current - {pid}))
-
-            def fx() -> None:
-                if not on:
-                    router.unwatch(pid, wf.pid, link=link)
-                elif not router.watch(pid, wf.pid, link=link) and not link:
-                    gone = to_lua(WippyError(NOT_FOUND, f"process {pid} not found"))
-                    wf.deliver_event({"kind": "EXIT", "from": pid, "result": {"value": None, "error": gone}})
-
-            return fx
-
-        return act
-
     def register(self, wf: Workflow, name: bytes, target: Any) -> None:
         owner = target.decode() if target is not None else wf.pid
         self.router.register(name.decode(), owner)
@@ -512,9 +508,9 @@ class WorkflowModule(_Group):
         run = wf.run
         return (self.to_lua({
             "workflow_id": run.workflow_id, "run_id": run.run_id, "workflow_type": run.entry,
-            "task_queue": self.host.host_id, "namespace": "default", "attempt": wf.attempt,
+            "task_queue": self.host.task_queue, "namespace": "default", "attempt": wf.attempt,
             "start_time": time_value(*divmod(int(run.created * NS), NS)),
-            "history_length": wf.position, "history_size": _history_size(wf),
+            "history_length": _history_length(wf), "history_size": _history_size(wf),
         }),)
 
     def version(self, task: LuaTask, change_id: bytes, low: int, high: int) -> Any:
@@ -549,10 +545,20 @@ class WorkflowModule(_Group):
         return (True,)
 
     def history_length(self, task: LuaTask) -> Any:
-        return (_wf(task).position,)
+        return (_history_length(_wf(task)),)
 
     def history_size(self, task: LuaTask) -> Any:
         return (_history_size(_wf(task)),)
+
+
+HISTORY_BASE = 3
+"""Events a Temporal history has when a workflow's code first runs (started, task
+scheduled, task started): ``workflow.history_length()`` counts from there, so it is above
+0 from the start, as upstream's is, and grows with every record of the journal."""
+
+
+def _history_length(wf: Workflow) -> int:
+    return HISTORY_BASE + wf.position
 
 
 def _history_size(wf: Workflow) -> int:

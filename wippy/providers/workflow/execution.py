@@ -41,6 +41,7 @@ from wippy.actors.router import make_pid
 from wippy.actors.scheduler import LuaTask
 from wippy.errors import CANCELED, INTERNAL, INVALID, WippyError
 from wippy.lua.codec import pack
+from wippy.providers._durable.exits import exit_to_links
 from wippy.providers._durable.options import StartOptions
 from wippy.providers.workflow import history
 from wippy.providers.workflow.history import Record
@@ -140,8 +141,9 @@ class Workflow(Process):
         super().__init__(host, make_pid(host.host_id, run.workflow_id), run.entry, b"workflow", run.context)
         self.wf_host = host
         self.run = run
-        self.scheduler = RunQueue(self)  # type: ignore[assignment]  # channels of this actor queue here
-        self.inbox.scheduler = self.scheduler
+        # channels of this actor queue here (its inbox and event channels are made on first
+        # use: a message waits for a listen of its topic until the inbox is asked for)
+        self.scheduler = RunQueue(self)  # type: ignore[assignment]
         self.queue: deque[tuple[LuaTask, Any]] = deque()
         records = run.history or []
         self._replay_cmds: deque[tuple[int, Record]] = deque()
@@ -189,10 +191,12 @@ class Workflow(Process):
 
     def exit(self, result: ExitResult) -> None:
         if self.exit_result is None:
+            router = self.kernel.router
             for watcher, ref in self.exec_watchers.items():  # process.exec / workflow.exec callers
-                self.kernel.router.deliver_event(watcher, {
+                router.deliver_event(watcher, {
                     "kind": "EXIT", "from": self.pid, "exec_ref": ref,
                     "result": {"value": result.value, "error": result.error}})
+            exit_to_links(router, self.pid, result, self.links or ())
         super().exit(result)
 
     def __repr__(self) -> str:

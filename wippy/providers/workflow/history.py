@@ -21,6 +21,7 @@ op                     fields after ``op``                 meaning
 time.now, crypto.now,  ``v``: list of the values returned  a recorded value (:func:`value`);
 uuid.v1/v4/v7,                                             replay answers ``v`` instead of
 crypto.random_bytes,                                       computing it again
+crypto.encrypt,
 process.lookup
 funcs.call,            ``key`` function entry ID,          an activity (:func:`activity`);
 funcs.async            ``args`` list, ``ctx`` map|nil,     completed by a ``done`` input
@@ -91,7 +92,7 @@ MISSING: Final[Any] = object()
 """Default of :func:`done`'s value and error: the field is left out."""
 
 RECORDED_VALUES = ("time.now", "uuid.v1", "uuid.v4", "uuid.v7", "crypto.random_bytes", "crypto.now",
-                   "process.lookup")
+                   "crypto.encrypt", "process.lookup")
 """Commands whose results are recorded (``{"op", "v"}``) and answered from the record on replay."""
 
 ACTIVITIES = ("funcs.call", "funcs.async")

@@ -69,6 +69,9 @@ class WorkflowHost(ActorTable[Workflow]):
     def __init__(self, kernel: Kernel, entry: Entry) -> None:
         super().__init__(kernel, entry)
         self.journal = Journal(store_path(entry, kernel.registry.root))
+        # the name a workflow may give instead of this host's ID when it starts a child
+        # (upstream's children start on a Temporal task queue); the host ID when not set
+        self.task_queue = str(entry.data.get("task_queue") or self.host_id)
         self._dispatcher: Dispatcher | None = None
         self.activities = ActivityRunner(self)
         self.recovered = 0

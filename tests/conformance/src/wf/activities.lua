@@ -64,9 +64,15 @@ function W.failures(mode, key)
   elseif mode == "crash" then
     policy.maximum_attempts = 5
     result, err = funcs.new():with_options({ ["activity.retry_policy"] = policy }):call("conf:crash", key)
+  elseif mode == "unspecified" then
+    policy.maximum_attempts = 5
+    result, err = funcs.new():with_options({ ["activity.retry_policy"] = policy })
+      :call("conf:flaky_unspecified", key, 2)
   elseif mode == "missing" then
-    result, err = funcs.new():with_options({ ["activity.retry_policy"] = { maximum_attempts = 1 } })
-      :call("conf:no_such_activity", key)
+    -- the legacy option name and camelCase policy fields, as upstream accepts them
+    result, err = funcs.new():with_options({
+      ["temporal.activity.retry_policy"] = { maximumAttempts = 2, initialInterval = 30 },
+    }):call("conf:no_such_activity", key)
   else
     return nil, errors.new({ kind = errors.INVALID, message = "unknown mode " .. tostring(mode) })
   end

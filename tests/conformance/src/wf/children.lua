@@ -38,6 +38,13 @@ function W.parent(key)
   local ev2 = events:receive()
   out.spawn_error = { kind = ev2.kind, from_child = ev2.from == pid2, value = ev2.result.value,
                       error = err_info(ev2.result.error) }
+
+  -- the host may be named by its task queue, as upstream's workflows name Temporal queues
+  local queue = workflow.info().task_queue
+  out.queue_exec = process.exec("conf:wf_child", queue, { n = 6, key = key .. ".queue_exec" })
+  local pid3 = process.spawn("conf:wf_child", queue, { n = 7, key = key .. ".queue_spawn" })
+  local ev3 = events:receive()
+  out.queue_spawn = { from_child = ev3.from == pid3, value = ev3.result.value }
   return out
 end
 

@@ -8,6 +8,8 @@ local workflow = require("workflow")
 
 local W = {}
 
+local KEY = "0123456789abcdef0123456789abcdef"
+
 local function hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
@@ -32,6 +34,7 @@ function W.recorded(input)
   local values = {
     uuid = uuid.v4(), uuid7 = uuid.v7(), bytes = hex(crypto.random.bytes(8)),
     now = time.now():unix_nano(), version = workflow.version("recorded-change", 1, 2),
+    sealed = hex(crypto.encrypt.aes("recorded secret", KEY)),  -- a random nonce: recorded too
   }
   funcs.call("conf:observe", "recorded.values", values)
   step("r.sync", 1)
@@ -69,6 +72,22 @@ function W.recorded(input)
   process.send(input.sink, "done")
   add("history_grew:" .. tostring(workflow.history_length() > 20))
   return { trace = trace, values = values, more = more }
+end
+
+-- Encryption in a workflow: AES-GCM and ChaCha20-Poly1305 round trips (the encryption is
+-- a recorded value, decryption is plain computation).
+function W.crypto(text)
+  local sealed = crypto.encrypt.aes(text, KEY:sub(1, 16))
+  local chacha = crypto.encrypt.chacha20(text, KEY)
+  local with_aad = crypto.encrypt.aes(text, KEY, "header")
+  local _, wrong = crypto.decrypt.aes(sealed, string.rep("x", 16))
+  local _, bad = crypto.encrypt.chacha20(text, "short")
+  return {
+    aes_len = #sealed, chacha_len = #chacha,
+    aes = crypto.decrypt.aes(sealed, KEY:sub(1, 16)), chacha = crypto.decrypt.chacha20(chacha, KEY),
+    aad = crypto.decrypt.aes(with_aad, KEY, "header"),
+    wrong_key_kind = wrong and wrong:kind(), bad_key_kind = bad and bad:kind(),
+  }
 end
 
 -- A child that stops at a gate: one step, a checkpoint, then wait for "go".

@@ -43,6 +43,34 @@ function W.signals(driver)
   return out
 end
 
+-- Messages that come before the code listens for their topic wait for the listen: start
+-- messages, and messages sent while the code sleeps. Each "req" gets two replies, in order,
+-- and the last replies are all out although the workflow returns right after them.
+function W.replier(input)
+  time.sleep(input.delay_ms * time.MILLISECOND)
+  local served = 0
+  coroutine.spawn(function()
+    local reqs = process.listen("req", { message = true })
+    while true do
+      local msg = reqs:receive()
+      local n = msg:payload():data()
+      process.send(msg:from(), "ack", n)
+      process.send(msg:from(), "ok", n)
+      served = served + 1
+    end
+  end)
+  local finish = process.listen("finish", { message = true }):receive()
+  process.send(finish:from(), "bye", served)
+  return { served = served }
+end
+
+-- Send one message to `input.target` (a PID or a name); returns what process.send answered.
+function W.send_to(input)
+  local ok, err = process.send(input.target, "hello", 1)
+  return { ok = ok, kind = err and err:kind(), retryable = err and err:retryable(),
+           text = err and tostring(err) }
+end
+
 -- Wait for "approve" and return its data (signal durability).
 function W.approval(input)
   local msg = process.inbox():receive()
