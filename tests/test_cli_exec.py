@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +42,16 @@ RUNS: dict[str, tuple[list[str], Path | None]] = {
     "job_fails": (["exec", str(PROJECT), "app:job_fails"], None),
     "broken": (["exec", str(FIXTURES / "broken_project"), "app:hello"], None),
     "no_entry": (["exec", str(PROJECT)], None),
+    "several": (["exec", str(PROJECT), "app:several"], None),
+    "clock": (["exec", str(PROJECT), "app:clock"], None),
+    "message": (["exec", str(PROJECT), "app:job_message"], None),
+    "stuck": (["exec", str(PROJECT), "app:stuck"], None),
+    "job_stuck": (["exec", str(PROJECT), "app:job_stuck"], None),
+    "timeout": (["exec", str(PROJECT), "app:wait_forever", "--timeout", "0.5"], None),
+    "bad_timeout": (["exec", str(PROJECT), "app:add", "1", "2", "--timeout", "soon"], None),
+    "workflow": (["exec", str(PROJECT), "app:flow"], None),
+    "silent": (["exec", "-s", str(PROJECT), "app:chatty", '"Ada"'], None),
+    "greet_wrong_type": (["exec", str(FIXTURES.parent.parent / "examples" / "hello"), "app:greet", '"Ada"'], None),
 }
 
 
@@ -143,13 +154,9 @@ def test_lua_print_goes_to_stderr_so_stdout_is_only_json(runs: Runs) -> None:
     assert proc.stderr == "hello from Lua, Ada\n"
 
 
-def test_typed_values_print_sensibly() -> None:
+def test_keys_and_special_numbers_print_sensibly() -> None:
     from wippy.cli import _jsonable
 
-    assert _jsonable(TypedValue("message", {"topic": "ping", "payload": b"\x01\xff"})) == {
-        "payload": "\x01\\xff",
-        "topic": "ping",
-    }
     assert _jsonable({b"\xff": 1, 2: [float("inf"), float("-inf")], True: None}) == {
         "\\xff": 1,
         "2": ["Infinity", "-Infinity"],
@@ -160,13 +167,55 @@ def test_typed_values_print_sensibly() -> None:
     assert _jsonable([err]) == [{"kind": "Invalid", "message": "bad", "details": {"field": "name"}}]
 
 
-def test_time_and_duration_print_as_text() -> None:
-    pytest.importorskip("wippy.lua.modules.time")
-    from wippy.cli import _jsonable
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
-    t = TypedValue("time", {"unix": 1_700_000_000, "nsec": 5, "zone": "UTC"})
-    assert _jsonable({"at": t}) == {"at": "2023-11-14T22:13:20.000000005Z"}
-    assert _jsonable(TypedValue("duration", {"ns": 90 * 10**9})) == "1m30s"
+
+def test_time_and_duration_print_as_rfc3339_and_go_text(runs: Runs) -> None:
+    proc = runs["clock"].result()
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["at"] == "2023-11-14T22:13:20.000000005Z"
+    assert data["zone"] == "2023-11-14T23:13:20+01:00"  # in its own zone
+    assert RFC3339.match(data["local_now"]), data["local_now"]
+    assert data["took"] == "1m30s"
+
+
+def test_time_values_from_lua_convert(tmp_path: Path) -> None:
+    """The printer against the value the time module really hands Python (not a made-up
+    one): what a Lua Time is as Python data is the time module's business."""
+    import asyncio
+
+    from wippy.cli import _jsonable
+    from wippy.host.runtime import Runtime
+
+    async def clock() -> Any:
+        async with Runtime(load_project(PROJECT), output=lambda line: None) as runtime:
+            return await runtime.call("app:clock")
+
+    data = asyncio.run(clock())
+    assert isinstance(data["at"], TypedValue) and isinstance(data["took"], TypedValue)
+    out = _jsonable(data)
+    assert out["at"] == "2023-11-14T22:13:20.000000005Z" and out["took"] == "1m30s"
+    assert RFC3339.match(out["local_now"])
+
+
+def test_a_returned_message_prints_topic_sender_and_payload(runs: Runs) -> None:
+    proc = runs["message"].result()
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["topic"] == "greeting" and data["payload"] == {"text": "hi", "n": 2}
+    assert re.fullmatch(r"\{app:procs\|\w+\}", data["from"]), data["from"]
+
+
+def test_every_result_of_a_function_prints_trailing_nils_left_out(runs: Runs) -> None:
+    proc = runs["several"].result()
+    assert proc.returncode == 0, proc.stderr
+    decoder, docs, text = json.JSONDecoder(), [], proc.stdout.strip()
+    while text:
+        value, end = decoder.raw_decode(text)
+        docs.append(value)
+        text = text[end:].strip()
+    assert docs == [1, 2, [3]]
 
 
 # Errors -------------------------------------------------------------------------------
@@ -253,7 +302,12 @@ def test_project_that_fails_to_load_lists_every_problem(runs: Runs) -> None:
 @pytest.mark.parametrize("case", ["wait_forever", "job_wait"])
 def test_ctrl_c_while_waiting_stops_cleanly(runs: Runs, case: str) -> None:
     code, out, err, took = runs[f"interrupt:{case}"].result()
-    assert (code, out, err) == (130, "", "interrupted\n")
+    assert (code, out) == (130, "")
+    lines = err.splitlines()
+    assert lines[0] == "interrupted"
+    entry = INTERRUPTS[case][0]
+    assert lines[1].startswith(f"{entry} had not finished after ") and lines[1].endswith("; still running:")
+    assert entry in lines[2]  # what was still running: a hint at what it waited for
     assert took < 5
 
 
@@ -265,3 +319,54 @@ def test_ctrl_c_while_lua_spins_still_exits_130(runs: Runs) -> None:
     assert err.startswith("interrupted")
     assert_no_traceback((out, err))
     assert took < 8
+
+
+# Runs that would never end ----------------------------------------------------------
+@pytest.mark.parametrize(("case", "entry", "who"), [
+    ("stuck", "app:stuck", "  app:stuck (the call itself)"),
+    ("job_stuck", "app:job_stuck", "app:job_stuck  (0 messages in its inbox)"),
+])
+def test_a_deadlock_is_reported_instead_of_hanging(runs: Runs, case: str, entry: str, who: str) -> None:
+    proc = runs[case].result()  # (the runs have a 60 s timeout: a hang fails there)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert f"error: {entry} can never finish: every actor is waiting and nothing can wake one" in proc.stderr
+    assert who in proc.stderr
+    assert_no_traceback(proc)
+
+
+def test_timeout_stops_the_run_and_says_what_was_running(runs: Runs) -> None:
+    proc = runs["timeout"].result()
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "waiting"  # its print, before the timeout
+    assert lines[1] == "error: Timeout: app:wait_forever did not finish within 0.5s"
+    assert lines[2:] == ["still running:", "  app:wait_forever (the call itself)"]
+
+
+def test_timeout_must_be_a_number(runs: Runs) -> None:
+    proc = runs["bad_timeout"].result()
+    assert proc.returncode == 2
+    assert "--timeout: expected a number of seconds, got 'soon'" in proc.stderr
+
+
+def test_a_workflow_entry_says_how_to_start_it(runs: Runs) -> None:
+    proc = runs["workflow"].result()
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: Invalid: app:flow is a workflow.lua entry: a workflow runs durably on "
+                                  "a workflow host, not as a call; add a workflow.host entry")
+    assert "process.spawn" in proc.stderr
+
+
+def test_silent_hides_lua_print(runs: Runs) -> None:
+    proc = runs["silent"].result()
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert json.loads(proc.stdout) == {"greeted": "Ada"}
+
+
+def test_a_wrong_argument_type_is_an_error_not_an_empty_table(runs: Runs) -> None:
+    proc = runs["greet_wrong_type"].result()  # the README's example, given a string instead of an object
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error: Invalid: expected an object {name, langs}, got a string\n")

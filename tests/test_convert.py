@@ -357,7 +357,7 @@ def test_second_argument_path(call: Caller) -> None:
         ("{a = {b = function() end}}", "a function", "result #1.a.b"),
         ("{1, {2, coroutine.create(print)}}", "a coroutine", "result #1[2][2]"),
         ("{ch = channel.new()}", "a channel", "result #1.ch"),
-        ("{h = channel.new()._h}", "a userdata value", "result #1.h"),
+        ("{h = function() return channel.new() end}", "a function", "result #1.h"),
         ("(function() local t = {}; t.self = t; return {x = t} end)()", "cyclic table", "result #1.x.self"),
         ("{[{}] = 1}", "table key of type table", "result #1"),
     ],

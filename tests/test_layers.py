@@ -21,7 +21,7 @@ LAYERS = [
     ("wippy.lua",),
     ("wippy.actors",),
     ("wippy.host",),
-    ("wippy.providers",),
+    ("wippy.providers", "wippy.http"),
 ]
 CORE = ("wippy.registry", "wippy.lua", "wippy.actors", "wippy.host")
 BUILTIN_PROVIDERS = ("wippy.providers.memory", "wippy.providers.workflow", "wippy.providers.temporal")

@@ -516,7 +516,8 @@ def test_process_service_references(tmp_path: Path) -> None:
         ("app:s1", "process", "refers to app:worker, a function.lua entry; expected process.lua"),
         ("app:s1", "host", "refers to app:nope, which does not exist"),
         ("app:s2", "process", "is required and must be an entry ID (process.lua)"),
-        ("app:s2", "host", "is required and must be an entry ID (process.host or temporal.worker or workflow.host)"),
+        ("app:s2", "host", "is required and must be an entry ID ("  # every installed host kind
+         + " or ".join(sorted(k for k, spec in KINDS.items() if spec.role == HOST)) + ")"),
         ("app:tw", "client", "refers to app:worker, a function.lua entry; expected temporal.client"),
     ]
 

@@ -244,7 +244,9 @@ def test_host_objects_expose_no_attributes(project: Project) -> None:
 def test_host_object_metatable_is_protected(lua: Run) -> None:
     # lupa's metatable is shared by every host object: calling its __gc by hand would free
     # a handle the runtime still uses, changing it would affect every actor.
-    assert lua("local ch = channel.new(); return getmetatable(ch._h)") is False
+    assert lua("local ch = channel.new(); return getmetatable(ch._h)") is None  # the handle is private
+    assert lua("local t = require('time').now(); return getmetatable(t.__index)", modules=["time"]) is None
+    assert lua("return getmetatable(process.pid)") is None
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def invalid(root: Path, fields: str) -> str:
         settings(root, fields)
     except LoadError as exc:
         (problem,) = exc.problems
-        return f"{problem.entry}: {problem.message}"
+        field = f"{problem.field}: " if problem.field else ""  # the declared fields' checks name it there
+        return f"{problem.entry}: {field}{problem.message}"
     except WippyError as err:
         assert err.kind == "Invalid"
         assert err.message.startswith("app:temporal: "), err.message
@@ -139,7 +140,7 @@ def test_mtls_and_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ("address: '${env:WIPPY_T_MISSING}'", "app:temporal: address: environment variable WIPPY_T_MISSING is not set"),
     ("auth: {type: api_key, api_key_env: WIPPY_T_MISSING}",
      "app:temporal: auth.api_key_env: environment variable WIPPY_T_MISSING is not set"),
-    ("auth: {type: password}", "app:temporal: auth.type: 'password' is not one of none, api_key, mtls"),
+    ("auth: {type: password}", "app:temporal: auth.type: must be one of none, api_key, mtls, got 'password'"),
     ("auth: {api_key: k}", "app:temporal: auth.type: is missing"),
     ("auth: {type: api_key, api_key_file: no-such-key.txt}", "app:temporal: auth.api_key_file: cannot read "),
     ("auth: {type: api_key}", "app:temporal: auth: type api_key needs api_key, api_key_file or api_key_env"),
@@ -151,13 +152,13 @@ def test_mtls_and_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
      "app:temporal: auth.cert_pem: expected a PEM block"),
     ("auth: {type: mtls}", "app:temporal: auth: type mtls needs a client certificate: cert_file or cert_pem"),
     ("tls: {enabled: true, ca_file: missing-ca.pem}", "app:temporal: tls.ca_file: cannot read "),
-    ("tls: {enabled: yes-please}", "app:temporal: tls.enabled: expected true or false"),
-    ("tls: [1]", "app:temporal: tls: expected a mapping"),
-    ("auth: api_key", "app:temporal: auth: expected a mapping"),
-    ("connection_timeout: soon", "app:temporal: connection_timeout: invalid duration"),
+    ("tls: {enabled: yes-please}", "app:temporal: tls.enabled: must be a boolean, got 'yes-please'"),
+    ("tls: [1]", "app:temporal: tls: must be a mapping or a boolean, got a list"),
+    ("auth: api_key", "app:temporal: auth: must be a mapping, got 'api_key'"),
+    ("connection_timeout: soon", "app:temporal: connection_timeout: must be a duration such as"),
     ("connection_timeout: 0s", "app:temporal: connection_timeout: must be a positive duration"),
     ("keep_alive_time: 5", "app:temporal: keep_alive_time: must be a duration string"),
-    ("keep_alive: {timeout: 1x}", "app:temporal: keep_alive.timeout: unknown unit"),
+    ("keep_alive: {timeout: 1x}", "app:temporal: keep_alive.timeout: must be a duration such as"),
     ("address: localhost", "app:temporal: address: expected host:port"),
     ("namespace: ''", "app:temporal: namespace: expected a non-empty string"),
 ])

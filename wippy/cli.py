@@ -1,104 +1,50 @@
-"""The ``wippy`` command line: run, exec, check, test."""
+"""The ``wippy`` command line: run, exec, check, test, version (and workflows, temporal).
+
+Every command takes the global flags (before or after the command name): ``-v``,
+``--very-verbose``, ``-s``, ``-c``, ``--log-json``, ``--debug``, ``--config FILE`` and
+``--set section.path=value``; ``run``, ``exec``, ``test`` and ``check`` also take
+``-o namespace:entry:path=value``. See docs/cli.md.
+
+No command prints a Python traceback for a mistake in the project or an operational fault
+(a store, a server): it prints ``error: ...`` and exits 1. ``--debug`` shows the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
-import json
+import io
+import logging
+import sqlite3
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+from wippy import __version__
 from wippy.cli_args import seconds_arg
+from wippy.cli_common import err as _err
+from wippy.cli_common import load, print_warnings
+from wippy.cli_common import print_error as _print_error
+from wippy.cli_exec import add_parser as add_exec_parser
+from wippy.cli_exec import cmd_exec
+from wippy.cli_output import jsonable as _jsonable
 from wippy.cli_temporal import add_parser as add_temporal_parser
 from wippy.cli_workflows import add_parser as add_workflows_parser
 from wippy.errors import LoadError, WippyError
 from wippy.host.runtime import Runtime
-from wippy.registry import load_project
+from wippy.registry import Registry
+
+# _jsonable, _err, _load, _print_error: for the other cli_* modules (wippy.cli_output,
+# wippy.cli_common are where they live).
+__all__ = ["_err", "_jsonable", "_load", "_print_error", "build_parser", "cmd_exec", "main"]
 
 
-def _err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _load(project: str) -> Any:
-    try:
-        return load_project(Path(project))
-    except LoadError as exc:
-        _err(str(exc))
-        return None
-
-
-def _json_default(value: Any) -> Any:
-    """``json.dumps`` fallback: what :func:`_jsonable` leaves alone is shown by ``repr``."""
-    return repr(value)
-
-
-_RFC3339_NANO = "2006-01-02T15:04:05.999999999Z07:00"
-
-
-def _jsonable(value: Any, depth: int = 0) -> Any:
-    """A Lua result as JSON-ready data. Strings that are not UTF-8 show their bad bytes as
-    ``\\xNN``; NaN and infinities become strings; table keys become strings, sorted
-    (numbers by value first); error values become
-    ``{"kind", "message"[, "details"]}``; a Time becomes an RFC 3339 string and a Duration
-    a Go duration string ("1m30s"); other typed values show their data."""
-    from wippy.lua.convert import TypedValue
-
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if depth > 500:
-        return "..."
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, depth + 1) for v in value]
-    if isinstance(value, dict):  # Lua has no key order: numbers first, by value, then text
-        keys = sorted(value, key=lambda k: (0, k, "") if isinstance(k, (int, float)) and not isinstance(k, bool)
-                      else (1, 0, _json_key(k)))
-        return {_json_key(k): _jsonable(value[k], depth + 1) for k in keys}
-    if isinstance(value, WippyError):
-        out: dict[str, Any] = {"kind": value.kind, "message": value.message}
-        if value.details is not None:
-            out["details"] = _jsonable(value.details, depth + 1)
-        return out
-    if isinstance(value, TypedValue):
-        return _typed_json(value, depth)
-    return _json_default(value)
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, bytes):
-        return key.decode("utf-8", "backslashreplace")
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, float) and key.is_integer():
-        return str(int(key))
-    return str(key)
-
-
-def _typed_json(value: Any, depth: int) -> Any:
-    data = value.data
-    try:
-        if value.type_name == "time":
-            from wippy.lua.modules.time import format_time
-
-            return format_time(_RFC3339_NANO, int(data["unix"]), int(data.get("nsec") or 0),
-                               str(data.get("zone") or "UTC"), data.get("offset"))
-        if value.type_name == "duration":
-            from wippy.lua.modules.time import duration_string
-
-            return duration_string(int(data["ns"]))
-    except Exception:  # the time module is missing or the data is odd: show the data
-        pass
-    return _jsonable(data, depth + 1)
+def _load(project: str, args: argparse.Namespace | None = None) -> Registry | None:
+    """The project in ``project`` (see :func:`wippy.cli_common.load`), or None after saying why."""
+    return load(project, args)
 
 
 def _new_loop_runner() -> Any:
@@ -111,97 +57,22 @@ def _new_loop_runner() -> Any:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        registry = load_project(Path(args.project))
-    except LoadError as exc:
-        _err(str(exc))
-        return 1
-    print(f"ok: {len(registry)} entries in {registry.root}")
-    return 0
-
-
-def _parse_json_args(raw_args: list[str]) -> list[Any] | str:
-    """The ``exec`` arguments as Python values, or a message naming the bad one."""
-    values = []
-    for i, raw in enumerate(raw_args, 1):
-        try:
-            values.append(json.loads(raw))
-        except json.JSONDecodeError as exc:
-            message = f"argument #{i} is not valid JSON ({exc.msg} at column {exc.colno}): {raw}"
-            if raw and raw[0] not in "{[\"-0123456789" and raw not in ("true", "false", "null"):
-                message += f"\n  (a string needs JSON quotes, e.g. '\"{raw}\"')"
-            return message
-    return values
-
-
-def _entry_problem(registry: Any, entry_id: str) -> WippyError | None:
-    """NOT_FOUND (with near misses) before anything starts, if ``entry_id`` is missing."""
-    import difflib
-
-    from wippy.actors.functions import CALLABLE_KINDS
-
-    entry = registry.get(entry_id)
-    callable_ids = sorted(e.id for e in registry if e.kind in CALLABLE_KINDS)
-    if entry is None:
-        message = f"entry {entry_id} not found in {registry.root}"
-        close = difflib.get_close_matches(entry_id, callable_ids, n=3)
-        if close:
-            message += f"; did you mean {', '.join(close[:-1]) + ' or ' if len(close) > 1 else ''}{close[-1]}?"
-        return WippyError("NotFound", message)
-    return None  # whether its kind can run is the runtime's call
-
-
-def _print_error(err: WippyError) -> None:
-    _err(f"error: {err}")
-    if err.details is not None:
-        _err("details: " + json.dumps(_jsonable(err.details), ensure_ascii=False, default=_json_default))
-    if err.stack:
-        _err(err.stack)
-
-
-def cmd_exec(args: argparse.Namespace) -> int:
-    from wippy.interrupt import EXIT_INTERRUPTED, Interrupted, Supervisor
-
-    if ":" not in args.entry:
-        message = f"the entry ID must be namespace:name, got {args.entry!r}"
-        if Path(args.entry).is_dir():
-            message += f" (to run an entry of that project: wippy exec {args.entry} NAMESPACE:NAME)"
-        _err(message)
-        return 2
-    call_args = _parse_json_args(args.args)
-    if isinstance(call_args, str):
-        _err(call_args)
-        return 2
-    registry = _load(args.project)
+    warnings: list[Any] = []
+    registry = load(args.project, args, warnings=warnings)
+    print_warnings(warnings)
     if registry is None:
         return 1
-    problem = _entry_problem(registry, args.entry)
-    if problem is not None:
-        _print_error(problem)
-        return 1
-
-    async def main() -> Any:
-        # Lua print() goes to stderr so stdout carries exactly the JSON result.
-        async with Runtime(registry, output=_err) as runtime:
-            return await runtime.run(args.entry, *call_args)
-
-    try:
-        result = Supervisor().run(main())
-    except Interrupted:
-        _err("interrupted")
-        return EXIT_INTERRUPTED
-    except WippyError as err:
-        _print_error(err)
-        return 1
-    print(json.dumps(_jsonable(result), indent=2, ensure_ascii=False, default=_json_default))
-    return 0
+    n = len(warnings)
+    note = f" ({n} warning{'s' if n != 1 else ''})" if n else ""
+    print(f"ok: {len(registry)} entries in {registry.root}{note}")
+    return 1 if n and args.strict else 0
 
 
 def cmd_test(args: argparse.Namespace) -> int:
     from wippy.interrupt import EXIT_INTERRUPTED, Interrupted, Supervisor
     from wippy.testing import NOT_RUN, PASSED, discover, run_tests, summary_line, write_junit
 
-    registry = _load(args.project)
+    registry = _load(args.project, args)
     if registry is None:
         return 1
     tests = discover(registry, args.filter)
@@ -244,7 +115,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     timeout = args.timeout or None
 
     async def main() -> Any:
-        async with Runtime(registry) as runtime:
+        output = (lambda line: None) if args.silent else None  # -s: no Lua print() lines
+        async with Runtime(registry, output=output) as runtime:
             return await run_tests(runtime, tests, report, timeout, watchdog=supervisor, on_stuck=on_stuck)
 
     try:
@@ -275,55 +147,118 @@ def _status_interval(text: str) -> float:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import logging
-
+    from wippy.cli_run import command_mode
     from wippy.host.lifecycle import run_forever
 
-    registry = _load(args.project)
+    code = command_mode(args)  # `wippy run <command>`, `-x ENTRY`, `list` (wippy/cli_run.py)
+    if code is not None:
+        return code
+    registry = _load(args.project, args)
     if registry is None:
         return 1
-    logging.basicConfig(level=logging.WARNING, format="wippy: %(levelname)s %(name)s: %(message)s")
+    # -s: no state changes on stdout either (upstream's silent mode has no output but errors)
+    quiet = contextlib.redirect_stdout(io.StringIO()) if args.silent else contextlib.nullcontext()
     try:
-        return _new_loop_runner()(run_forever(registry, status=args.status))
+        with quiet:
+            return int(_new_loop_runner()(run_forever(registry, status=args.status)))
     except WippyError as err:
         _err(f"error: {err}")
         return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wippy", description="Run Wippy-style Lua applications.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def version_text() -> str:
+    import platform
 
-    p = sub.add_parser("run", help="start auto_start entries and run until interrupted")
-    p.add_argument("project", nargs="?", default=".")
+    try:
+        from lupa import lua54
+
+        lua = lua54.LuaRuntime().lua_implementation
+    except Exception:  # pragma: no cover - lupa is a dependency
+        lua = "Lua 5.4"
+    return f"wippy {__version__} (Python {platform.python_version()}, {lua})"
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(__version__ if args.short else version_text())
+    return 0
+
+
+def _common_flags(suppress: bool) -> argparse.ArgumentParser:
+    """The global flags; on the sub-commands with SUPPRESS defaults, so a flag given before
+    the command name is not reset by the sub-command's default."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    off: Any = argparse.SUPPRESS if suppress else False
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("global options")
+    g.add_argument("-v", "--verbose", action="store_true", default=off,
+                   help="show debug logs (the runtime's and Lua logger's)")
+    g.add_argument("--very-verbose", action="store_true", default=off,
+                   help="like -v, and Python tracebacks in log records")
+    g.add_argument("-s", "--silent", action="store_true", default=off,
+                   help="no logs, no Lua print() output, no run state lines: only results and errors")
+    g.add_argument("-c", "--console", action="store_true", default=off,
+                   help="console log format (the default; for upstream compatibility)")
+    g.add_argument("--log-json", action="store_true", default=off,
+                   help="logs as JSON lines on stderr (ts, level, logger, msg, fields)")
+    g.add_argument("--debug", action="store_true", default=off,
+                   help="show the Python traceback of an error")
+    g.add_argument("--config", metavar="FILE", default=default,
+                   help="configuration file (default: .wippy.yaml in the project directory)")
+    g.add_argument("--set", action="append", metavar="SECTION.PATH=VALUE", default=default,
+                   help="set a configuration value over the file's (e.g. logger.level=debug); repeatable")
+    return p
+
+
+def _override_flags() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-o", "--override", action="append", metavar="NS:ENTRY:PATH=VALUE",
+                   help="set an entry field before loading, e.g. -o app:gateway:addr=:9090 or "
+                   "-o app:svc:lifecycle.auto_start=false (PATH: kind, meta.X or a data field); repeatable")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wippy", parents=[_common_flags(suppress=False)],
+        description="Run Wippy applications: Lua functions, processes and workflows declared in YAML.",
+        epilog="Exit codes: 0 ok; 1 an error (the project, the entry, the run); 2 a usage mistake; "
+        "130 interrupted. See docs/cli.md.")
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common_flags(suppress=True)
+    overrides = _override_flags()
+
+    p = sub.add_parser("run", parents=[common, overrides], help="start auto_start entries and run until interrupted, or run a command",
+                       description="wippy run [DIR]: start the project's auto_start entries and run until "
+                       "interrupted. wippy run [DIR] COMMAND [ARGS...]: run the process entry whose "
+                       "meta.command.name is COMMAND on the terminal.host and exit with its result "
+                       "(wippy run list shows the commands). Arguments starting with - go after --.")
+    p.add_argument("target", nargs="*", metavar="[DIR] [COMMAND [ARGS...]]",
+                   help="project directory (default: .), command name and its arguments")
+    p.add_argument("-x", "--exec", dest="exec_entry", metavar="ENTRY",
+                   help="run this process entry (ns:name) on the terminal host, then exit")
+    p.add_argument("--host", metavar="ID", help="the host for a command or -x (default: the one terminal.host)")
     p.add_argument("--status", metavar="SECONDS", type=_status_interval,
                    help="print a table of services and live processes every SECONDS (e.g. 5 or 500ms)")
     p.set_defaults(fn=cmd_run)
 
-    p = sub.add_parser(
-        "exec",
-        help="call a function entry (or run a process entry to its exit) and print its result as JSON",
-        description="Call a function.lua entry, or run a process.lua entry on the first auto-started "
-        "process.host until it exits, and print its result as JSON on stdout. Lua print() output "
-        "and errors go to stderr.",
-        epilog="JSON output: non-UTF-8 bytes in strings show as \\xNN, NaN/Infinity as strings, "
-        "error values as {kind, message, details}, Time as RFC 3339, Duration as e.g. \"1m30s\". "
-        "Exit codes: 0 ok; 1 the project failed to load, the entry is missing or not callable, or "
-        "it raised or returned an error (kind, message and Lua stack on stderr); 2 a bad argument; "
-        "130 interrupted (Ctrl-C).",
-    )
-    p.add_argument("project", nargs="?", default=".", metavar="DIR", help="project directory (default: .)")
-    p.add_argument("entry", metavar="ENTRY_ID", help="entry ID, namespace:name")
-    p.add_argument("args", nargs="*", metavar="JSON_ARG",
-                   help="arguments, each one JSON value (quote strings: '\"text\"')")
-    p.set_defaults(fn=cmd_exec)
+    add_exec_parser(sub, [common, overrides])
 
-    p = sub.add_parser("check", help="load and validate a project; print every problem")
-    p.add_argument("project", nargs="?", default=".")
+    p = sub.add_parser(
+        "check", parents=[common, overrides], help="load and validate a project; print every problem",
+        description="Load the project and check everything that can be checked without running it: YAML, "
+        "entry kinds and fields (unknown and mistyped ones, with a did-you-mean), modules: lists, Lua "
+        "syntax, methods, imports, references, lifecycle blocks and dependency cycles. Every problem is "
+        "printed, located by file, line, entry and field. Warnings (an upstream module this runtime "
+        "does not provide, a field without effect here) do not fail the check unless --strict.",
+        epilog="Exit codes: 0 the project loads (\"ok: N entries in DIR\" on stdout); 1 problems were "
+        "found (listed on stderr), or warnings with --strict.")
+    p.add_argument("project", nargs="?", default=".", metavar="DIR", help="project directory (default: .)")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser(
-        "test",
+        "test", parents=[common, overrides],
         help="run entries with meta.type: test",
         description="Run every function.lua entry with meta.type: test, ordered by meta.suite, then "
         "meta.order (entries without one last), then ID, in one runtime. A test passes when it "
@@ -343,23 +278,119 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", metavar="SECONDS", type=seconds_arg, default=60.0,
                    help="fail a test that runs longer than this (default: 60; 0 for no limit)")
     p.set_defaults(fn=cmd_test)
+    p = sub.add_parser("version", parents=[common], help="print the version",
+                       description="Print the version of wippy, Python and Lua.")
+    p.add_argument("--short", action="store_true", help="only the version number")
+    p.set_defaults(fn=cmd_version)
     add_workflows_parser(sub)  # wippy workflows list|show|signal|cancel|terminate (wippy/cli_workflows.py)
     add_temporal_parser(sub)  # wippy temporal dev (wippy/cli_temporal.py)
     return parser
 
 
+def _config_dir(args: argparse.Namespace) -> Path:
+    """Where .wippy.yaml is looked for: the project directory (the current one by default)."""
+    for candidate in (getattr(args, "project", None), *(getattr(args, "target", None) or [])[:1]):
+        if isinstance(candidate, str) and Path(candidate).is_dir():
+            return Path(candidate)
+    return Path(".")
+
+
+def _prepare(args: argparse.Namespace) -> int | None:
+    """Configuration, overrides and logging before the command runs; an exit code when
+    they cannot be used."""
+    from wippy.cli_config import ConfigError
+    from wippy.cli_config import load as load_config
+    from wippy.cli_log import ConfigValueError, configure, settings_for
+    from wippy.registry.overrides import OverrideError, parse, split
+
+    try:
+        config = load_config(_config_dir(args), args.config, args.set or [])
+    except ConfigError as exc:
+        _err(f"error: {exc}")
+        return 1
+    args.config_data = config
+    try:
+        args.override_list = [parse(o) for o in split(getattr(args, "override", None) or [])]
+    except OverrideError as exc:
+        _err(f"error: -o {exc}")
+        return 2
+    service = args.command == "run" and not getattr(args, "exec_entry", None)
+    try:
+        configure(settings_for(args, config, logging.INFO if service else logging.WARNING))
+    except ConfigValueError as exc:
+        _err(f"error: {config.path or '--set'}: {exc}")
+        return 1
+    for warning in config.warnings:
+        logging.getLogger("wippy.cli").warning("%s", warning)
+    return None
+
+
+def _fault(exc: BaseException) -> str:
+    """One line for an exception no command turned into a message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"error: {exc.strerror}{where}"
+    if isinstance(exc, sqlite3.Error):
+        return f"error: database: {exc}"
+    text = str(exc).strip().splitlines()
+    detail = f": {text[0]}" if text else ""
+    return f"error: internal error ({type(exc).__name__}{detail}); --debug shows the Python traceback"
+
+
+class _LoggingState:
+    """What :func:`main` changes in the process-wide logging setup, to put back when the
+    CLI runs inside another program (tests)."""
+
+    def __init__(self) -> None:
+        self.levels = {name: logging.getLogger(name).level for name in ("", "wippy", "wippy.lua")}
+        self.handlers = {name: list(logging.getLogger(name).handlers) for name in ("", "wippy")}
+        self.hooks = (threading.excepthook, sys.unraisablehook)
+
+    def restore(self) -> None:
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)
+        for name, handlers in self.handlers.items():
+            logger = logging.getLogger(name)
+            for h in [h for h in logger.handlers if h not in handlers]:
+                logger.removeHandler(h)
+        threading.excepthook, sys.unraisablehook = self.hooks
+
+
 def main(argv: list[str] | None = None) -> int:
+    embedded = argv is not None
     argv = list(sys.argv[1:] if argv is None else argv)
     # `wippy exec ENTRY` without a project: treat a first argument containing ':' as the entry.
     if len(argv) >= 2 and argv[0] == "exec" and ":" in argv[1] and not Path(argv[1]).exists():
         argv.insert(1, ".")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # as upstream: `wippy` alone prints the help
+        parser.print_help()
+        return 0
+    state = _LoggingState() if embedded else None
     try:
-        return args.fn(args)
+        code = _prepare(args)
+        return code if code is not None else int(args.fn(args))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except LoadError as exc:
+        _err(str(exc))
+        return 1
+    except WippyError as exc:
+        _print_error(exc)
+        return 1
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        _err(_fault(exc))
+        return 1
     finally:
         # Native objects (the Temporal SDK's client) freed by a collection now rather than
         # during interpreter shutdown, where freeing them can abort the process.
         gc.collect()
+        if state is not None:
+            state.restore()
 
 
 if __name__ == "__main__":

@@ -138,6 +138,8 @@ class LoadError(Exception):
     """A project failed to load; ``problems`` lists everything that was found."""
 
     problems: list[Problem] = field(default_factory=list)
+    # What was found besides the problems that would not have stopped the load.
+    warnings: list[Problem] = field(default_factory=list)
 
     def __str__(self) -> str:
         n = len(self.problems)

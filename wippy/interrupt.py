@@ -11,8 +11,12 @@ handler writes to it whatever the main thread is doing) and can wait for a deadl
   is spinning), the process ends at once with exit code 130.
 - Second Ctrl-C: the process ends at once with exit code 130.
 - :meth:`Supervisor.arm`: if the deadline passes by ``grace`` seconds (less for short
-  deadlines, at least 0.5) and nobody disarmed it, the loop is stuck; ``on_stuck`` runs in the watchdog thread and its return value
-  becomes the exit code.
+  deadlines, at least 0.5) and nobody disarmed it, the loop is stuck; ``on_stuck`` runs in
+  the watchdog thread and its return value becomes the exit code.
+
+:func:`loop_is_quiet` tells when nothing on the loop can ever run again (no ready
+callbacks, timers, I/O watchers, other tasks or busy threads): everything left is waiting
+for something that will not come.
 
 Uses a plain asyncio loop (uvloop takes the wakeup fd for itself).
 """
@@ -60,7 +64,12 @@ class Supervisor:
         self._loop_answered = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._waiter: asyncio.Task[Any] | None = None
         self._closing = False
+
+    def own_tasks(self) -> set[asyncio.Task[Any]]:
+        """The tasks the supervisor itself keeps waiting (for :func:`loop_is_quiet`)."""
+        return {t for t in (self._task, self._waiter) if t is not None}
 
     # Deadlines ------------------------------------------------------------------------
     def arm(self, seconds: float, on_stuck: Callable[[], int]) -> None:
@@ -107,10 +116,10 @@ class Supervisor:
             os.close(wfd)
             watcher.join(1.0)
             os.close(rfd)
-            self._loop = self._task = None
+            self._loop = self._task = self._waiter = None
 
-    @staticmethod
-    async def _wait(task: asyncio.Task[Any]) -> Any:
+    async def _wait(self, task: asyncio.Task[Any]) -> Any:
+        self._waiter = asyncio.current_task()
         return await task
 
     # The watchdog thread ----------------------------------------------------------------
@@ -160,3 +169,42 @@ class Supervisor:
 def _ignore(signum: int, frame: Any) -> None:
     """SIGINT is handled by the watchdog; this only keeps Python from raising
     KeyboardInterrupt (and makes the C handler write to the wakeup fd)."""
+
+
+def loop_is_quiet(loop: asyncio.AbstractEventLoop, ignore: set[asyncio.Task[Any]]) -> bool:
+    """Whether nothing can happen on ``loop`` any more by itself: no callback ready, no
+    timer, no I/O watched but the loop's own wake-up socket, no pending task other than
+    ``ignore`` (the caller's, which wait), no busy thread. False whenever it cannot tell
+    (a loop implementation without asyncio's internals)."""
+    ready = getattr(loop, "_ready", None)
+    scheduled = getattr(loop, "_scheduled", None)
+    selector = getattr(loop, "_selector", None)
+    if ready is None or scheduled is None or selector is None:
+        return False
+    if ready or any(not h.cancelled() for h in scheduled):
+        return False
+    own = getattr(loop, "_ssock", None)
+    own_fd = own.fileno() if own is not None else -1
+    if any(key.fd != own_fd for key in selector.get_map().values()):
+        return False
+    if any(not t.done() and t not in ignore for t in asyncio.all_tasks(loop)):
+        return False
+    return not _threads_busy(loop)
+
+
+def _threads_busy(loop: asyncio.AbstractEventLoop) -> bool:
+    """A thread (other than the main one, the watchdog and idle executor workers) that
+    may still hand work to the loop."""
+    executor = getattr(loop, "_default_executor", None)
+    workers: set[Any] = set(getattr(executor, "_threads", ()) or ())
+    if executor is not None:
+        idle = getattr(getattr(executor, "_idle_semaphore", None), "_value", None)
+        queue = getattr(executor, "_work_queue", None)
+        if idle is None or queue is None or queue.qsize() or idle < len(workers):
+            return True
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread in workers or thread.name == "wippy-watchdog":
+            continue
+        if thread.is_alive():
+            return True
+    return False

@@ -7,6 +7,8 @@ local function main()
   assert(out.languages[2] == "B!", out.languages[2])
   local _, bad = funcs.call("app:shout", 42)
   assert(bad:kind() == errors.INVALID)
+  local _, wrong = funcs.call("app:greet", "Ada")  -- a string, not {name = "Ada"}
+  assert(wrong and wrong:kind() == errors.INVALID, tostring(wrong))
   return true
 end
 

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.scheduler import Dispatcher, LuaTask
+from wippy.errors import LIMIT_EXCEEDED
+
+LIMIT_EXCEEDED_B = LIMIT_EXCEEDED.encode()
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
@@ -71,6 +74,8 @@ class Actor:
     def task_finished(self, task: LuaTask, ok: bool, values: tuple[Any, ...]) -> None:
         """A task's body returned. The main task decides the actor's outcome; a coroutine
         started with ``coroutine.spawn`` that fails takes the actor down with its error."""
+        if not ok:
+            self._name_limit_error(values[0])
         if task is self.tasks[0]:
             self.main_finished(ok, values)
         elif not ok:
@@ -78,6 +83,19 @@ class Actor:
 
     def main_finished(self, ok: bool, values: tuple[Any, ...]) -> None:
         raise NotImplementedError
+
+    def _name_limit_error(self, error: Any) -> None:
+        """A resource limit stopped this actor: say which one it was (the Lua side cannot
+        know), and give back what a memory hog held before anyone else allocates."""
+        try:
+            if error[b"_kind"] != LIMIT_EXCEEDED_B:
+                return
+            message = error[b"_message"]
+        except (TypeError, KeyError):
+            return
+        error[b"_message"] = self.describe().encode() + b": " + message
+        if b"memory limit" in message:
+            self.kernel.vm.lua.gccollect()
 
     def crashed(self, error: Any) -> None:
         """A non-main task failed with Lua error object ``error``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from wippy.actors.functions import FunctionFrames, FunctionRunner
 from wippy.actors.router import Router
@@ -38,12 +39,24 @@ class Kernel:
         self.vm = vm
         self.scheduler = Scheduler(vm)
         self.router = Router()
+        self._attached: dict[str, WeakKeyDictionary[Any, Any]] = {}
         self.dispatcher = Dispatcher(default_commands(self))
         self.frames = FunctionFrames(self)
         self.functions = FunctionRunner(self)
         self.services: Mapping[str, Any] = {}
         self.notify: Notify = lambda entry_id, state, detail: None
         self._define_entries()
+
+    def attached(self, key: str) -> WeakKeyDictionary[Any, Any]:
+        """State a service keeps for the actors it started, under ``key``, for the command
+        handlers of its Lua module to find by ``task.actor`` (e.g. the HTTP server puts the
+        request a function call answers under ``"http"``). Keyed weakly by the actor, so it
+        goes when the actor does; a service above the core hands state to the core's
+        handlers this way without either importing the other."""
+        table = self._attached.get(key)
+        if table is None:
+            table = self._attached[key] = WeakKeyDictionary()
+        return table
 
     def _define_entries(self) -> None:
         """Compile every Lua entry once into the Lua state (instances share the prototype)."""

@@ -147,7 +147,7 @@ class Lifecycle:
     async def _start_one(self, entry: Entry) -> None:
         factory = KINDS[entry.kind].factory
         assert factory is not None
-        service = factory(self.kernel, entry)
+        service = factory(self.kernel, with_env(self.kernel, entry))
         self._notify(service, "starting")
         timeout = _timeout(entry, "start_timeout", DEFAULT_START_TIMEOUT)
         try:
@@ -200,6 +200,18 @@ class Lifecycle:
             for p in host.snapshot():
                 procs.append((p["pid"], p["entry"], p["host"], str(p.get("inbox", "-"))))
         return _table(rows) + "\n\n" + _table(procs) + "\n"
+
+
+def with_env(kernel: Kernel, entry: Entry) -> Entry:
+    """``entry`` with its ``${env:NAME}`` placeholders resolved (the registry keeps the
+    text); INVALID/NOT_FOUND naming the entry when one cannot be resolved."""
+    from wippy.actors.commands.env import env_system
+    from wippy.registry.env import resolved_entry
+
+    try:
+        return resolved_entry(env_system(kernel), entry)
+    except WippyError as err:
+        raise WippyError(err.kind, f"{entry.id}: {err.message}", retryable=False) from None
 
 
 def _startable(entry: Entry) -> bool:

@@ -24,9 +24,12 @@ class Runtime:
     The runtime owns a :class:`~wippy.actors.kernel.Kernel` (Lua state, run queue, router)
     and the :class:`Lifecycle` of the entries it starts."""
 
-    def __init__(self, registry: Registry, *, output: Callable[[str], None] | None = None) -> None:
+    def __init__(self, registry: Registry, *, output: Callable[[str], None] | None = None,
+                 max_memory: int | None = None) -> None:
+        """``max_memory``: bytes of Lua heap for all actors together (None: the
+        ``WIPPY_LUA_MAX_MEMORY`` environment variable, else 1 GiB; 0: no limit)."""
         self.registry = registry
-        self.kernel = Kernel(registry, LuaVM(output=output))
+        self.kernel = Kernel(registry, LuaVM(output=output, max_memory=max_memory))
         self.lifecycle = Lifecycle(self.kernel)
 
     @property

@@ -9,7 +9,8 @@ local natives = ...
 local co_yield, co_resume, co_create = coroutine.yield, coroutine.resume, coroutine.create
 local co_status, co_close, co_running = coroutine.status, coroutine.close, coroutine.running
 local co_isyieldable = coroutine.isyieldable
-local getinfo, getmetatable_raw, traceback, sethook = debug.getinfo, debug.getmetatable, debug.traceback, debug.sethook
+local getinfo, getmetatable_raw, traceback = debug.getinfo, debug.getmetatable, debug.traceback
+local sethook, gethook = debug.sethook, debug.gethook
 local pack, unpack, concat = table.pack, table.unpack, table.concat
 local type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget =
     type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget
@@ -36,8 +37,33 @@ function rt.class(name)
   return rt.userdata({ __name = name, __metatable = name, __index = methods }), methods
 end
 
+-- Objects whose fields user code must not change: value objects that cross actors (errors,
+-- times, messages...) and shared ones (loggers). Assignment raises and the sandbox's rawset
+-- refuses them; runtime code sets their fields with rawset.
+local immutable_mts = {}
+local function read_only_object(_, k)
+  rt.raise("PermissionDenied", "this object is read-only (cannot set field '" .. tostring(k) .. "')")
+end
+function rt.immutable(mt)
+  if mt.__newindex == nil then mt.__newindex = read_only_object end
+  immutable_mts[mt] = true
+  return mt
+end
+
+-- A class whose methods were defined on its metatable: move them to their own table, so
+-- `obj.__index` cannot hand user code the shared metatable.
+function rt.seal_class(mt)
+  local methods = {}
+  for k, v in pairs(mt) do
+    if type(k) ~= "string" or k:sub(1, 2) ~= "__" then methods[k] = v end
+  end
+  mt.__index = methods
+  return mt
+end
+
 local Error, ErrorMethods = rt.class("wippy.error")
 rt.Error = Error
+rt.immutable(Error)
 
 function ErrorMethods:kind() return self._kind end
 function ErrorMethods:message() return self._message end
@@ -59,9 +85,10 @@ function ErrorMethods:stack()
 end
 -- An error reads as its message, preceded by the context errors.wrap gave it.
 local function error_text(e)
-  local context = e._context
-  if context then return context .. ": " .. e._message end
-  return e._message
+  local message, context = e._message, e._context
+  if type(message) ~= "string" then message = tostring(message) end  -- changed by hand
+  if context ~= nil then return tostring(context) .. ": " .. message end
+  return message
 end
 Error.__tostring = error_text
 -- "prefix: " .. err and err .. err2 work, as upstream: each error side is its text.
@@ -115,13 +142,14 @@ rt.raise = raise
 
 -- Turn anything Lua raised into an error object (message handler for xpcall).
 local function on_error(e)
+  if aborting then e = aborting end
   local mt = getmetatable_raw(e)
   if mt and mt.__name == "wippy.abort" then e = e.error end
   if e == "not enough memory" then
     return new_error("LimitExceeded", "the runtime's Lua memory limit was reached while this task allocated", false)
   end
   if is_error(e) then
-    if not e._frames then e._frames = capture_frames(2) end
+    if not e._frames then rawset(e, "_frames", capture_frames(2)) end
     return e
   end
   local msg = type(e) == "string" and e or tostring(e)
@@ -196,12 +224,32 @@ rt.errors = errors
 -- Metatables whose instances are plain data and keep their type when copied
 -- (errors, Time, Duration, the empty-array marker). name -> metatable and back.
 local value_types, value_type_names = {}, {}
-function rt.register_value_type(name, mt)
+-- check(v) -> nil, or why a value of the type is malformed (its fields were changed by
+-- hand): checked when the value is copied, so a receiver never gets a broken one.
+local value_checks = {}
+function rt.register_value_type(name, mt, check)
+  value_checks[mt] = check
   value_types[mt] = name
   value_type_names[name] = mt
 end
 rt.value_type_names = value_type_names
-rt.register_value_type("error", Error)
+local function error_check(e)
+  if type(e._kind) ~= "string" or type(e._message) ~= "string" then return "kind and message must be strings" end
+  local r, c, f = e._retryable, e._context, e._frames
+  if r ~= nil and type(r) ~= "boolean" then return "retryable must be a boolean" end
+  if c ~= nil and type(c) ~= "string" then return "context must be a string" end
+  if e._details ~= nil and type(e._details) ~= "table" then return "details must be a table" end
+  if f ~= nil then
+    if type(f) ~= "table" then return "frames must be a list" end
+    for _, fr in ipairs(f) do
+      if type(fr) ~= "table" or type(fr.source) ~= "string" or math.type(fr.line) ~= "integer"
+        or type(fr.name) ~= "string" then return "frames are malformed" end
+    end
+  end
+  return nil
+end
+rt.error_check = error_check
+rt.register_value_type("error", Error, error_check)
 -- Protected like every runtime metatable: it is shared by all empty arrays of all actors.
 local EmptyArray = { __name = "wippy.array", __metatable = "wippy.array" }
 rt.EmptyArray = EmptyArray
@@ -214,10 +262,20 @@ function rt.value_type_of(v)
 end
 
 function rt.error_fields(e)
+  local bad = error_check(e)
+  if bad then  -- changed by hand: report what can be trusted
+    return "Internal", "an error object was changed by hand (" .. bad .. "): " .. tostring(rawget(e, "_message")),
+      false, nil, nil, nil
+  end
   return e._kind, e._message, e._retryable, e._details, (e._frames and ErrorMethods.stack(e)) or nil, e._context
 end
 
 local BAD = {}  -- sentinel raised by the fast copier; the slow path explains it
+
+-- Runtime objects that become nil when copied rather than failing the copy: an HTTP
+-- handler ends with `return http.response():status(200)...`, a value only its own call uses.
+local copies_as_nil = {}
+function rt.copies_as_nil(mt) copies_as_nil[mt] = true; return mt end
 
 local function fast_copy(v, seen)
   if type(v) ~= "table" then
@@ -225,6 +283,8 @@ local function fast_copy(v, seen)
     if t == "function" or t == "userdata" or t == "thread" then error(BAD, 0) end
     return v
   end
+  local vmt = getmetatable_raw(v)
+  if vmt and copies_as_nil[vmt] then return nil end
   if seen[v] then error(BAD, 0) end
   seen[v] = true
   local out = {}
@@ -240,7 +300,15 @@ local function fast_copy(v, seen)
   end
   seen[v] = nil
   local mt = getmetatable_raw(v)
-  if mt and value_types[mt] then setmetatable(out, mt) end
+  if mt then
+    if value_types[mt] then
+      local check = value_checks[mt]
+      if check and check(out) then error(BAD, 0) end
+      setmetatable(out, mt)
+    elseif userdata_mts[mt] or immutable_mts[mt] then  -- a channel, future, type value...
+      error(BAD, 0)
+    end
+  end
   return out
 end
 
@@ -261,8 +329,15 @@ local function explain(v, path, seen)
   if seen[v] then return "cyclic table at " .. path .. " cannot cross an actor boundary" end
   local mt = getmetatable_raw(v)
   local mt_name = mt and not value_types[mt] and rawget(mt, "__name")
-  if type(mt_name) == "string" and mt_name:sub(1, 6) == "wippy." then  -- channel, future, ...
-    return "a " .. mt_name:sub(7) .. " at " .. path .. " cannot cross an actor boundary (only data can)"
+  if mt and copies_as_nil[mt] then return nil end
+  if mt and not value_types[mt] and (userdata_mts[mt] or immutable_mts[mt]) then  -- channel, future, ...
+    local what = type(mt_name) == "string" and mt_name:gsub("^wippy%.", "") or "runtime object"
+    return "a " .. what .. " at " .. path .. " cannot cross an actor boundary (only data can)"
+  end
+  local check = mt and value_checks[mt]
+  local bad = check and check(v)
+  if bad then
+    return "a " .. value_types[mt] .. " at " .. path .. " was changed by hand and cannot cross (" .. bad .. ")"
   end
   seen[v] = true
   for k, x in next, v do
@@ -314,6 +389,7 @@ rt.copy_args = copy_args
 -- Past the budget the task fails with an error that `pcall` cannot keep.
 local wall_clock = natives.monotonic
 local hook_ticks, tick_since = 0, 0.0  -- this step's hook calls, and when the first came
+local aborting = nil  -- the abort of this step, once its budget is spent (every error then is it)
 local default_budget = 1.0  -- seconds; rt.set_step_budget
 local budget_of = setmetatable({}, { __mode = "k" })  -- runtime task -> its host's budget
 local BUDGET_CHECK_EVERY = 100000  -- instructions between two checks
@@ -327,19 +403,25 @@ local function budget_hook()
   local budget = budget_of[co_running()] or default_budget
   local ran = wall_clock() - tick_since
   if budget > 0 and ran > budget then
-    local err = new_error("LimitExceeded", string_format("ran %.1fs without yielding, over the CPU budget "
-      .. "of %gs per step (a loop that never blocks?); it was stopped", ran, budget), false)
-    error(setmetatable({ error = err }, Abort), 0)
+    if not aborting then
+      local err = new_error("LimitExceeded", string_format("ran %.1fs without yielding, over the CPU budget "
+        .. "of %gs per step (a loop that never blocks?); it was stopped", ran, budget), false)
+      aborting = setmetatable({ error = err }, Abort)
+    end
+    error(aborting, 0)
   end
 end
+rt.budget_hook = budget_hook
 
 -- An abort (CPU budget, memory limit) is not an ordinary error: protected calls in user
 -- code pass it on, so the task ends.
-local function is_abort(e) return getmetatable_raw(e) == Abort or e == "not enough memory" end
+local function is_abort(e)
+  return aborting ~= nil or getmetatable_raw(e) == Abort or e == "not enough memory"
+end
 rt.is_abort = is_abort
 
 local function resumed(ok, ...)
-  hook_ticks = 0  -- a new step
+  hook_ticks, aborting = 0, nil  -- a new step
   if ok then return ... end
   error((...), 0)
 end
@@ -361,7 +443,7 @@ local runtime_threads = setmetatable({}, { __mode = "k" })
 function rt.task_main(budget, fn, ...)
   local co = co_running()
   runtime_threads[co] = true
-  hook_ticks = 0
+  hook_ticks, aborting = 0, nil
   if budget ~= 0 then
     if budget then budget_of[co] = budget end
     sethook(co, budget_hook, "", BUDGET_CHECK_EVERY)
@@ -394,12 +476,30 @@ local function busy(co)
   return nil
 end
 
+-- A coroutine user code creates runs under its creator's CPU budget: the hook's Lua
+-- function is kept per thread, so a new coroutine needs its own.
+local function budgeted(co)
+  local parent = co_running()
+  if gethook(parent) then
+    budget_of[co] = budget_of[parent]
+    sethook(co, budget_hook, "", BUDGET_CHECK_EVERY)
+  end
+  return co
+end
+
+-- An abort inside a user coroutine ends the task, whatever resumed it.
+local function pass_abort_up(ok, ...)
+  if not ok and is_abort((...)) then error(aborting or (...), 0) end
+  return ok, ...
+end
+
 local user_coroutine = {}
 for k, v in pairs(coroutine) do user_coroutine[k] = v end
+function user_coroutine.create(fn) return budgeted(co_create(fn)) end
 function user_coroutine.resume(co, ...)
   local why = busy(co)
   if why then return false, why end
-  return pass_through(co, co_resume(co, ...))
+  return pass_abort_up(pass_through(co, co_resume(co, ...)))
 end
 function user_coroutine.status(co)
   local status = co_status(co)
@@ -418,7 +518,7 @@ local function wrap_result(co, ok, ...)
   error(e, 0)
 end
 function user_coroutine.wrap(fn)
-  local co = co_create(fn)
+  local co = budgeted(co_create(fn))
   return function(...)
     local why = busy(co)
     if why then raise("Invalid", why) end
@@ -503,7 +603,8 @@ local function readonly(name, tbl, extra)
       raise("PermissionDenied", "'" .. name .. "' is shared and read-only (cannot set field '"
         .. tostring(k) .. "'); keep your own values in a local table")
     end,
-    __pairs = function() return next, tbl, nil end,
+    -- the iterator closes over the table: `pairs` must not hand out the shared table itself
+    __pairs = function(self) return function(_, k) return next(tbl, k) end, self, nil end,
     __len = function() return #tbl end,
     __metatable = "wippy.module",
   }
@@ -514,11 +615,24 @@ local function readonly(name, tbl, extra)
 end
 rt.readonly = readonly
 
+-- Mark a table every instance can reach (and only read): rawset refuses it.
+function rt.share(t) shared_views[t] = true; return t end
+
 local function sandbox_rawset(t, k, v)
-  if shared_views[t] then
-    raise("PermissionDenied", "rawset: this table is shared by every instance and read-only")
+  if shared_views[t] or immutable_mts[getmetatable_raw(t)] then
+    raise("PermissionDenied", "rawset: this table is shared or read-only")
   end
   return rawset(t, k, v)
+end
+
+-- No finalizers in user code: a __gc runs in whichever actor happens to allocate, outside
+-- any CPU budget. (A __gc field present at setmetatable time is what marks an object.)
+local function sandbox_setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    raise("PermissionDenied", "setmetatable: __gc finalizers are not available in the wippy sandbox "
+      .. "(they would run in another actor); use a <close> variable instead")
+  end
+  return setmetatable(t, mt)
 end
 
 local function sandbox_type(v)
@@ -529,7 +643,7 @@ end
 
 -- Protected calls in user code hand aborts (CPU budget, memory limit) on.
 local function pass_abort(ok, ...)
-  if not ok and is_abort((...)) then error((...), 0) end
+  if not ok and is_abort((...)) then error(aborting or (...), 0) end
   return ok, ...
 end
 local function sandbox_pcall(f, ...) return pass_abort(pcall(f, ...)) end
@@ -582,7 +696,7 @@ function table_api.is_immutable(t) return getmetatable_raw(t) ~= nil and getmeta
 local base = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = sandbox_pcall, xpcall = sandbox_xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
-  rawset = sandbox_rawset, select = select, setmetatable = setmetatable, getmetatable = getmetatable,
+  rawset = sandbox_rawset, select = select, setmetatable = sandbox_setmetatable, getmetatable = getmetatable,
   tonumber = tonumber, tostring = tostring, type = sandbox_type, unpack = unpack,
   _VERSION = _VERSION, print = lua_print,
   string = readonly("string", string_api, { __call = function(_, ...) return string_lib(...) end }),
@@ -659,8 +773,16 @@ local modules, global_modules = {}, {}
 -- field of `funcs` or `process.registry` in one actor must not change it for the others.
 
 -- Register a module; returns the read-only view that `require` (and the global) hand out.
+-- rt.module_getters[name] may give fields computed on every read (fresh objects).
 function rt.add_module(name, tbl, is_global)
-  local view = readonly(name, tbl)
+  local getters = rt.module_getters and rt.module_getters[name]
+  local view = readonly(name, tbl, getters and {
+    __index = function(_, k)
+      local get = getters[k]
+      if get then return get() end
+      return tbl[k]
+    end,
+  })
   modules[name] = view
   if is_global then global_modules[name] = true end
   return view

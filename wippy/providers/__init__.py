@@ -5,7 +5,9 @@ carried out. To add one:
 
 1. subclass :class:`HostProvider` (or :class:`ActorTable` for actors kept in memory as
    :class:`Process` objects) and implement its abstract methods;
-2. describe it with a :class:`ProviderSpec` (kind name, YAML validation, factory);
+2. describe it with a :class:`ProviderSpec` (kind name, YAML fields as :class:`Field`,
+   factory); kinds of entries it runs that are new (plain data to the loader) are
+   :class:`KindSpec` objects;
 3. publish the spec in your package's ``wippy.providers`` entry-point group.
 
 ``docs/providers.md`` walks through a complete example. Names not listed in ``__all__``
@@ -35,6 +37,9 @@ from wippy.providers._admin import (
 )
 from wippy.providers._base import HostProvider, ProviderSpec
 from wippy.providers._table import ActorTable
+from wippy.registry import Entry
+from wippy.registry.kinds import KindSpec, register_kind
+from wippy.registry.schema import Field
 
 __all__ = [
     "PENDING",
@@ -42,11 +47,14 @@ __all__ = [
     "CancelInput",
     "CommandResult",
     "Dispatcher",
+    "Entry",
     "ExitResult",
+    "Field",
     "HistoryEvent",
     "HostProvider",
     "InvalidRequest",
     "Kernel",
+    "KindSpec",
     "ListInput",
     "LuaTask",
     "PendingWork",
@@ -63,4 +71,5 @@ __all__ = [
     "WorkflowRun",
     "make_pid",
     "parse_pid",
+    "register_kind",
 ]

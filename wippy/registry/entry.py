@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wippy.errors import Problem
+
 
 @dataclass
 class Entry:
@@ -94,6 +96,9 @@ class Registry:
     # IDs declared but rejected (e.g. unknown kind): references to them are not reported
     # again as "does not exist", which would only repeat the first problem.
     broken: set[str] = field(default_factory=set)
+    # Things `wippy check` reports that do not stop the project from loading (an upstream
+    # module this runtime does not provide, a field without effect here).
+    warnings: list[Problem] = field(default_factory=list)
 
     def get(self, entry_id: str) -> Entry | None:
         return self.entries.get(entry_id)

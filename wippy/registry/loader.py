@@ -8,7 +8,7 @@ field, then raised together as one :class:`LoadError`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,17 @@ from wippy.registry.graph import describe, find_cycles
 from wippy.registry.kinds import KINDS, KindSpec, conflict, known_kinds, lookup_kind
 from wippy.registry.lifecycle import check_dependency_cycles, check_lifecycle
 from wippy.registry.lua_check import LuaChecker
-from wippy.registry.schema import check_entry_fields
+from wippy.registry.modules import check_modules
+from wippy.registry.overrides import Override, apply
+from wippy.registry.schema import check_entry_fields, suggest
+from wippy.registry.schema import describe_value as _describe
 
 # Kinds `imports:` may name: the chunk's return value is the module (upstream also lets a
 # function.lua entry be imported, which the upstream temporal test app relies on).
 IMPORTABLE = ("library.lua", "function.lua")
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".wippy"}
+# Files that make a directory a project root of its own (upstream's lock and config file).
+ROOT_MARKERS = ("wippy.lock", ".wippy.yaml")
 _YAML_SUFFIXES = (".yaml", ".yml")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -97,11 +102,18 @@ def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, int | None]:
 
 
 class _Loader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, modules: Collection[str] | None = None,
+                 overrides: Iterable[Override] = ()) -> None:
         self.root = root
         self.registry = Registry(root)
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
         self._checker: LuaChecker | None = None
+        self.modules = modules  # the runtime's module names; None: not checked
+        self.overrides: dict[str, list[Override]] = {}
+        for override in overrides:
+            self.overrides.setdefault(override.entry, []).append(override)
+        self.overridden: dict[str, list[Override]] = {}  # entry ID -> overrides applied to it
 
     def rel(self, path: Path) -> str:
         """Paths in problems are relative to the project root, with forward slashes."""
@@ -115,7 +127,14 @@ class _Loader:
         self.problems.append(Problem(self.rel(file) if file else None, message, entry, field, line))
 
     def entry_problem(self, entry: Entry, field: str | None, message: str) -> None:
+        for override in self.overridden.get(entry.id, ()):
+            if field is not None and (field == override.field or field.startswith(override.field + ".")):
+                message += f" (the value is from {override.origin} {override.text})"
+                break
         self.problem(entry.file, message, entry=entry.id, field=field, line=entry.line_of(field))
+
+    def entry_warning(self, entry: Entry, field: str | None, message: str) -> None:
+        self.warnings.append(Problem(self.rel(entry.file), message, entry.id, field, entry.line_of(field)))
 
     # Files --------------------------------------------------------------------------------
     def find_yaml_files(self) -> list[Path]:
@@ -127,17 +146,28 @@ class _Loader:
             named = self.lock_directories(lock)
             if named is not None:
                 dirs = named
+        whole = dirs == [self.root]
         seen: set[Path] = set()
         files: list[Path] = []
         for d in dirs:
             for dirpath, dirnames, filenames in os.walk(d):
                 dirnames[:] = sorted(n for n in dirnames if n not in _SKIP_DIRS and not n.startswith("."))
+                if whole:  # a directory with its own wippy.lock or .wippy.yaml is another project
+                    dirnames[:] = [n for n in dirnames if not self.other_project(Path(dirpath) / n)]
                 for fn in sorted(filenames):
                     path = Path(dirpath) / fn
                     if fn.endswith(_YAML_SUFFIXES) and not fn.startswith(".") and path.resolve() not in seen:
                         seen.add(path.resolve())  # lock directories may overlap
                         files.append(path)
         return files
+
+    def other_project(self, path: Path) -> bool:
+        marker = next((m for m in ROOT_MARKERS if (path / m).is_file()), None)
+        if marker is None:
+            return False
+        self.warnings.append(Problem(self.rel(path / marker), f"not loaded: {self.rel(path)}/ has its own {marker}, "
+                                     "so it is a separate project (check or run it on its own)"))
+        return True
 
     def lock_directories(self, lock: Path) -> list[Path] | None:
         """Directories named by ``wippy.lock``; None means "scan the whole project"."""
@@ -224,6 +254,7 @@ class _Loader:
             where = self.rel(existing.file) + (f":{existing.line}" if existing.line else "")
             self.problem(path, f"duplicate entry ID (first defined in {where})", entry=entry_id, line=line)
             return
+        self.apply_overrides(entry_id, item, path, line)
         kind = item.get("kind")
         if not isinstance(kind, str) or not kind:
             self.problem(path, "is required", entry=entry_id, field="kind", line=key_lines.get("kind", line))
@@ -238,7 +269,8 @@ class _Loader:
             return
         why = conflict(kind) or (spec.missing() if spec is not None else None)
         if spec is None and why is None:
-            why = f"unknown kind '{kind}' (known kinds: {known_kinds()})"
+            known = known_kinds()
+            why = f"unknown kind '{kind}'{suggest(kind, known.split(', '))}; known kinds: {known}"
         if why is not None:
             self.problem(path, why, entry=entry_id, field="kind", line=key_lines.get("kind", line))
             self.registry.broken.add(entry_id)
@@ -246,6 +278,23 @@ class _Loader:
         data = {k: v for k, v in item.items() if k not in ("name", "kind")}
         entry = Entry(namespace, name, kind, path, data, line=line, field_lines=_field_lines(item, yl))
         self.registry.entries[entry_id] = entry
+
+    def apply_overrides(self, entry_id: str, item: dict[str, Any], path: Path, line: int | None) -> None:
+        overrides = self.overrides.pop(entry_id, [])
+        for override in overrides:
+            why = apply(item, override)
+            if why is not None:
+                self.problem(path, f"{override.origin} {override.text}: {why}", entry=entry_id, line=line)
+        if overrides:
+            self.overridden[entry_id] = overrides
+
+    def unused_overrides(self) -> None:
+        """Upstream fails the load for an override of an entry that does not exist."""
+        for entry_id, overrides in self.overrides.items():
+            for override in overrides:
+                hint = suggest(entry_id, [*self.registry.entries, *self.registry.broken])
+                self.problems.append(Problem(override.origin, f"{override.text}: there is no entry {entry_id} to "
+                                                              f"override{hint}"))
 
     # Entries ------------------------------------------------------------------------------
     def check_entries(self) -> None:
@@ -255,25 +304,37 @@ class _Loader:
             def report(field: str | None, message: str, entry: Entry = entry) -> None:
                 self.entry_problem(entry, field, message)
 
+            def warn(field: str | None, message: str, entry: Entry = entry) -> None:
+                self.entry_warning(entry, field, message)
+
             for key in ("meta", "lifecycle"):
                 if key in entry.data and not isinstance(entry.data[key], dict):
                     report(key, "must be a mapping")
             check_lifecycle(entry, self.registry, report)
-            check_entry_fields(entry.data, spec.fields, report)
+            before = len(self.problems)
+            check_entry_fields(entry.data, spec.fields, report, warn)
+            well_typed = len(self.problems) == before
             if spec.lua:
-                self.check_lua(entry, spec, report)
-            if spec.validate is not None:
+                self.check_lua(entry, spec, report, warn)
+            # a kind's own checks run on data of the declared shape (no second report)
+            if spec.validate is not None and well_typed:
                 spec.validate(entry, self.registry, report)
 
-    def check_lua(self, entry: Entry, spec: KindSpec, report: Any) -> None:
+    def check_lua(self, entry: Entry, spec: KindSpec, report: Any, warn: Any) -> None:
         self.read_source(entry, report)
         modules = entry.data.get("modules")
         if modules is not None and (not isinstance(modules, list) or not all(isinstance(m, str) for m in modules)):
-            report("modules", "must be a list of module names")
+            report("modules", "must be a list of module names, e.g. [json, time]")
+        elif modules is not None and self.modules is not None:
+            check_modules(modules, self.modules, report, warn)
         self.check_imports(entry, report)
         method = entry.data.get("method")
         if spec.needs_method and (not isinstance(method, str) or not method):
-            report("method", "is required: the name of the function in the table the source returns")
+            what = "the name of the function in the table the source returns"
+            if method is None:
+                report("method", f"is required: {what}")
+            else:
+                report("method", f"must be {what} (a non-empty string), got {_describe(method)}")
             method = None
         elif not isinstance(method, str) or not spec.needs_method:
             method = None
@@ -308,7 +369,11 @@ class _Loader:
     def read_source(self, entry: Entry, report: Any) -> None:
         src = entry.data.get("source")
         if not isinstance(src, str) or not src.startswith("file://") or len(src) == len("file://"):
-            report("source", "is required and must be a file:// path relative to the YAML file")
+            what = "a file:// path relative to the YAML file (e.g. file://main.lua)"
+            if src is None:
+                report("source", f"is required: {what}")
+            else:
+                report("source", f"must be {what}, got {_describe(src)}")
             return
         path = (entry.file.parent / src[len("file://"):]).resolve()
         if not path.is_file():
@@ -362,22 +427,96 @@ def _field_lines(item: dict[str, Any], yl: _YamlLoader, prefix: str = "") -> dic
     return out
 
 
+def is_definition_file(path: Path) -> bool:
+    """Whether ``path`` is a YAML file of entries (``namespace:`` and ``entries:``, or one
+    entry's ``name:`` and ``kind:``)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return path.name == "_index.yaml"  # broken, but meant as one: check reports it
+    return isinstance(doc, dict) and "namespace" in doc and ("entries" in doc or ("name" in doc and "kind" in doc))
+
+
+def root_marker(path: Path) -> str | None:
+    """What makes ``path`` a project root: ``wippy.lock``, ``.wippy.yaml`` or a definition
+    file directly in it (its name); None when it is not one."""
+    for marker in ROOT_MARKERS:
+        if (path / marker).is_file():
+            return marker
+    try:
+        candidates = sorted(p for p in path.iterdir() if p.suffix in _YAML_SUFFIXES and not p.name.startswith("."))
+    except OSError:
+        return None
+    return next((p.name for p in candidates if p.is_file() and is_definition_file(p)), None)
+
+
+def projects_below(path: Path, depth: int = 3, limit: int = 6) -> list[Path]:
+    """Project roots under ``path`` (not under one another), nearest first."""
+    found: list[Path] = []
+    level = [path]
+    for _ in range(depth):
+        below: list[Path] = []
+        for d in level:
+            try:
+                subdirs = sorted(c for c in d.iterdir() if c.is_dir() and c.name not in _SKIP_DIRS
+                                 and not c.name.startswith("."))
+            except OSError:
+                continue
+            for c in subdirs:
+                (found if root_marker(c) else below).append(c)
+                if len(found) >= limit:
+                    return found
+        level = below
+    return found
+
+
+def project_root_problem(path: Path) -> str | None:
+    """Why ``path`` is not a project root (see :func:`root_marker`), or None. Loading a
+    directory without a root marker would load every project below it as one."""
+    if not path.is_dir():
+        return f"{path}: project directory not found" if not path.exists() else f"{path} is not a directory"
+    if root_marker(path) is not None:
+        return None
+    message = (f"{path} is not a Wippy project: a project directory holds a wippy.lock, a .wippy.yaml or a "
+               "definition file (a YAML file with namespace: and entries:, e.g. _index.yaml)")
+    below = projects_below(path)
+    if below:
+        names = ", ".join(os.path.relpath(p) for p in below)
+        message += f"\n  projects below it: {names}\n  (give one of them as the project directory)"
+    else:
+        above = next((a for a in path.resolve().parents if root_marker(a) is not None), None)
+        if above is not None:
+            message += f"\n  it is inside the project {os.path.relpath(above)}: run from there"
+        elif not any(path.iterdir()):
+            message += "\n  (the directory is empty)"
+    return message
+
+
 def find_yaml_files(root: Path) -> list[Path]:
     """The YAML files ``load_project`` would read (problems with ``wippy.lock`` ignored)."""
     return _Loader(Path(root).resolve()).find_yaml_files()
 
 
-def load_project(root: str | os.PathLike[str], *, files: list[Path] | None = None) -> Registry:
-    """Load and validate a project. Raises :class:`LoadError` listing every problem."""
+def load_project(root: str | os.PathLike[str], *, files: list[Path] | None = None,
+                 modules: Collection[str] | None = None, overrides: Iterable[Override] = ()) -> Registry:
+    """Load and validate a project. Raises :class:`LoadError` listing every problem.
+
+    ``modules``: the Lua module names the runtime provides; given, every ``modules:`` list
+    is checked against them (unknown names are problems, upstream modules not provided
+    are warnings). ``overrides``: entry fields to set before checking (``-o``,
+    :mod:`wippy.registry.overrides`). Warnings end up in ``Registry.warnings`` (or
+    ``LoadError.warnings``)."""
     root_path = Path(root).resolve()
     if not root_path.is_dir():
         raise LoadError([Problem(str(root), "project directory not found")])
-    loader = _Loader(root_path)
+    loader = _Loader(root_path, modules, overrides)
     for path in files if files is not None else loader.find_yaml_files():
         loader.load_file(Path(path).absolute())
+    loader.unused_overrides()
     loader.check_entries()
     loader.check_import_cycles()
     check_dependency_cycles(loader.registry, loader.entry_problem)
     if loader.problems:
-        raise LoadError(loader.problems)
+        raise LoadError(loader.problems, loader.warnings)
+    loader.registry.warnings = loader.warnings
     return loader.registry

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
 
-MODULES = ("crypto", "ctx", "funcs", "process", "security", "time", "uuid", "workflow")
+MODULES = ("crypto", "ctx", "env", "events", "funcs", "http", "http_client", "io", "process", "registry",
+           "security", "time", "uuid", "workflow")
 
 
 def default_commands(kernel: Kernel) -> dict[str, Any]:

@@ -8,6 +8,7 @@ local setmetatable, type, getmetatable_raw, pairs = setmetatable, type, debug.ge
 local PayloadMT, Payload = rt.class("wippy.payload")
 function Payload:data() return self._v end
 rt.register_value_type("payload", PayloadMT)
+rt.PayloadMT = PayloadMT
 function rt.make_payload(v) return setmetatable({ _v = v }, PayloadMT) end
 
 local FutureMT, Future = rt.class("wippy.future")

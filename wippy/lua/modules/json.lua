@@ -378,4 +378,7 @@ function M.validate_string(schema, json_str)
   return natives.validate_string(schema, json_str)
 end
 
+-- For other modules (http: body_json, write_json), which load before this one.
+rt.json_encode, rt.json_decode = M.encode, M.decode
+
 return M

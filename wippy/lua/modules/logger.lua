@@ -7,12 +7,16 @@ local type, tostring, setmetatable, next, pairs = type, tostring, setmetatable, 
 local getmetatable_raw = debug.getmetatable
 
 local Logger = rt.userdata({ __name = "wippy.logger", __metatable = "wippy.logger" })
-Logger.__index = Logger
 
 local LEVELS = { debug = 10, info = 20, warn = 30, error = 40 }
 
+-- A logger's name and fields live in a private table: the root logger is the module value
+-- every instance shares, so its own fields must not be writable.
+local data_of = setmetatable({}, { __mode = "k" })
 local function new_logger(name, fields)
-  return setmetatable({ _name = name, _fields = fields }, Logger)
+  local logger = setmetatable({}, Logger)
+  data_of[logger] = { name = name, fields = fields }
+  return logger
 end
 
 local root = new_logger("", nil)
@@ -36,7 +40,8 @@ local function log_at(method)
     if fields ~= nil and type(fields) ~= "table" then
       raise("Invalid", "logger:" .. method .. ": fields must be a table, got " .. type(fields))
     end
-    natives.log(level, self._name, message, self._fields, fields)
+    local d = data_of[self]
+    natives.log(level, d.name, message, d.fields, fields)
   end
 end
 
@@ -46,10 +51,11 @@ for method in pairs(LEVELS) do Logger[method] = log_at(method) end
 function Logger.with(...)
   local self, fields = split(...)
   if type(fields) ~= "table" then raise("Invalid", "logger:with: fields must be a table, got " .. type(fields)) end
+  local d = data_of[self]
   local merged = {}
-  if self._fields then for k, v in next, self._fields do merged[k] = v end end
+  if d.fields then for k, v in next, d.fields do merged[k] = v end end
   for k, v in next, fields do merged[k] = v end
-  return new_logger(self._name, merged)
+  return new_logger(d.name, merged)
 end
 
 -- A child logger whose name is appended to the parent's ("auth", then "auth.db").
@@ -57,7 +63,10 @@ function Logger.named(...)
   local self, name = split(...)
   if type(name) ~= "string" then raise("Invalid", "logger:named: name must be a string, got " .. type(name)) end
   if name == "" then raise("Invalid", "logger:named: name cannot be empty") end
-  return new_logger(self._name == "" and name or (self._name .. "." .. name), self._fields)
+  local d = data_of[self]
+  return new_logger(d.name == "" and name or (d.name .. "." .. name), d.fields)
 end
+
+rt.immutable(rt.seal_class(Logger))  -- the root logger is shared by every instance
 
 return root

@@ -28,7 +28,11 @@ function Message.__index(m, k)
   return nil
 end
 Message.__tostring = function(m) return "process.Message{topic=" .. tostring(m._t) .. "}" end
-rt.register_value_type("message", Message)
+rt.register_value_type("message", Message, function(m)
+  if type(m._t) ~= "string" or (m._f ~= nil and type(m._f) ~= "string") or getmetatable_raw(m._p) ~= rt.PayloadMT then
+    return "topic, sender and payload are malformed"
+  end
+end)
 
 function rt.make_message(topic, from, payload)
   return setmetatable({ _t = topic, _f = from, _p = rt.make_payload(payload) }, Message)
@@ -96,7 +100,7 @@ function P.listen(topic, options)
   end
   local as_message = options ~= nil and options.message == true
   local ch = rt.wrap_channel(call("process.listen", topic))
-  ch._unwrap = (not as_message) and unwrap_message or nil
+  rawset(ch, "_unwrap", (not as_message) and unwrap_message or nil)
   return ch
 end
 
@@ -158,12 +162,11 @@ end
 -- Spawning: module functions and the immutable spawner builder
 ---------------------------------------------------------------------------------------
 local Spawner = rt.userdata({ __name = "wippy.spawner", __metatable = "wippy.spawner" })
-Spawner.__index = Spawner
 
 local function derive(base, field, value)
-  local s = setmetatable({ _ctx = base._ctx, _opts = base._opts, _name = base._name, _msgs = base._msgs }, Spawner)
+  local s = { _ctx = base._ctx, _opts = base._opts, _name = base._name, _msgs = base._msgs }
   s[field] = value
-  return s
+  return setmetatable(s, Spawner)
 end
 
 local function merged(a, b)
@@ -290,5 +293,7 @@ function registry.unregister(name, scope)
   return call("process.unregister", name)
 end
 P.registry = registry
+
+rt.seal_class(Spawner)
 
 return P

@@ -16,19 +16,30 @@ local NS = 1000000000
 local ZERO_UNIX = -62135596800  -- 0001-01-01T00:00:00Z, Go's zero Time
 
 local Duration = rt.userdata({ __name = "wippy.duration", __metatable = "wippy.duration" })
-Duration.__index = Duration
 local Time = rt.userdata({ __name = "wippy.time", __metatable = "wippy.time" })
-Time.__index = Time
 local Location = rt.userdata({ __name = "wippy.location", __metatable = "wippy.location" })
-Location.__index = Location
-rt.register_value_type("duration", Duration)
-rt.register_value_type("time", Time)
-rt.register_value_type("location", Location)
+-- What a value must hold to cross to another actor (fields changed by hand are refused).
+local math_type = math.type
+local function is_int(v) return math_type(v) == "integer" end
+rt.register_value_type("duration", Duration, function(d)
+  if not is_int(d.ns) then return "ns must be an integer" end
+end)
+rt.register_value_type("time", Time, function(t)
+  if not is_int(t.sec) or not is_int(t.nsec) or t.nsec < 0 or t.nsec >= 1000000000 then
+    return "sec and nsec must be integers, nsec within a second"
+  end
+  if type(t.zone) ~= "string" or (t.offset ~= nil and not is_int(t.offset)) then
+    return "zone must be a string and offset an integer"
+  end
+end)
+rt.register_value_type("location", Location, function(l)
+  if type(l.name) ~= "string" or (l.offset ~= nil and not is_int(l.offset)) then
+    return "name must be a string and offset an integer"
+  end
+end)
 
 local Timer = rt.userdata({ __name = "wippy.timer", __metatable = "wippy.timer" })
-Timer.__index = Timer
 local Ticker = rt.userdata({ __name = "wippy.ticker", __metatable = "wippy.ticker" })
-Ticker.__index = Ticker
 
 local function new_duration(ns) return setmetatable({ ns = ns }, Duration) end
 local function new_location(name, offset) return setmetatable({ name = name, offset = offset }, Location) end
@@ -321,8 +332,12 @@ local M = {
   JANUARY = 1, FEBRUARY = 2, MARCH = 3, APRIL = 4, MAY = 5, JUNE = 6, JULY = 7,
   AUGUST = 8, SEPTEMBER = 9, OCTOBER = 10, NOVEMBER = 11, DECEMBER = 12,
   SUNDAY = 0, MONDAY = 1, TUESDAY = 2, WEDNESDAY = 3, THURSDAY = 4, FRIDAY = 5, SATURDAY = 6,
-  utc = UTC, localtz = LOCAL,
 }
+-- `time.utc` and `time.localtz` are a fresh object on each read: a location's fields are
+-- plain, so a shared one could be changed under every other actor.
+rt.module_getters = rt.module_getters or {}
+rt.module_getters.time = { utc = function() return new_location("UTC") end,
+                           localtz = function() return new_location("Local") end }
 
 function M.now()
   local sec, nsec = call("time.now")
@@ -374,8 +389,7 @@ function M.load_location(name)
   end
   local kind, why = natives.check_zone(name)
   if kind then return nil, new_error(kind, "time.load_location: " .. why, false) end
-  if name == "UTC" then return UTC end
-  if name == "Local" then return LOCAL end
+  if name == "UTC" or name == "Local" then return new_location(name) end
   return new_location(name)
 end
 
@@ -408,5 +422,8 @@ function M.ticker(d)
   local h, ch = call("time.ticker", ns)
   return setmetatable({ _h = h, _ch = rt.wrap_channel(ch) }, Ticker)
 end
+
+-- Methods out of the metatables (so `t.__index` does not hand out a shared metatable).
+for _, mt in ipairs({ Duration, Time, Location, Timer, Ticker }) do rt.seal_class(mt) end
 
 return M

@@ -647,6 +647,7 @@ end
 function Type.__newindex()
   raise(INVALID, "type values are read-only")
 end
+rt.immutable(Type)  -- type values are shared by every instance: rawset refuses them too
 
 local function cast(t, v, ...)
   local d = D[t]
@@ -971,12 +972,12 @@ function chunks.chunk(key, entries)
     for j = 1, n do scratch[j] = nil end
     return t
   end
-  local view = setmetatable({}, { __index = obj, __newindex = deny, __metatable = false })
+  local view = rt.share(setmetatable({}, { __index = obj, __newindex = deny, __metatable = false }))
   chunks[key] = view
   return view
 end
 
-local registry = setmetatable({}, { __index = chunks, __newindex = deny, __metatable = false })
+local registry = rt.share(setmetatable({}, { __index = chunks, __newindex = deny, __metatable = false }))
 
 ---------------------------------------------------------------------------------------
 -- Globals

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from wippy.errors import WippyError
 from wippy.providers._base import ProviderSpec
+from wippy.providers._durable.fields import TEMPORAL_CLIENT_FIELDS, TEMPORAL_WORKER_FIELDS
 from wippy.registry.kinds import SERVICE, KindSpec, require_ref
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ def _validate_client(entry: Entry, registry: Registry, report: Report) -> None:
 
 
 SPECS = (
-    KindSpec("temporal.client", role=SERVICE, factory=_client, validate=_validate_client,
+    KindSpec("temporal.client", role=SERVICE, factory=_client, validate=_validate_client, fields=TEMPORAL_CLIENT_FIELDS,
              requires=REQUIRES, install=INSTALL, description="Temporal server connection"),
-    ProviderSpec("temporal.worker", factory=_worker, admin=_admin,
+    ProviderSpec("temporal.worker", factory=_worker, admin=_admin, fields=TEMPORAL_WORKER_FIELDS,
                  validate=require_ref("client", ("temporal.client",)), starts_after=("client",),
                  requires=REQUIRES, install=INSTALL, description="Temporal worker"),
 )

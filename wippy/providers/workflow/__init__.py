@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wippy.providers._base import ProviderSpec
+from wippy.providers._durable.fields import WORKFLOW_HOST_FIELDS
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
@@ -33,5 +34,5 @@ def _validate(entry: Entry, registry: Registry, report: Report) -> None:
         report("task_queue", "must be a non-empty string")
 
 
-SPEC = ProviderSpec("workflow.host", factory=_host, admin=_admin, validate=_validate,
+SPEC = ProviderSpec("workflow.host", factory=_host, admin=_admin, validate=_validate, fields=WORKFLOW_HOST_FIELDS,
                     description="embedded durable workflow host")

@@ -301,6 +301,8 @@ class WorkflowHost(ActorTable[Workflow]):
         existing = running_now.run if running_now is not None else (
             self.journal.latest_run(workflow_id) if explicit else None)
         vm = self.kernel.vm
+        args = packed_args(vm, request.args)
+        check_size(pack(args), lambda: f"the input of workflow {workflow_id}")  # stored with the run
         messages = plain_messages(vm, request.messages)
         for topic, payload in messages:  # before anything starts: a start message must fit the history
             check_size(pack(history.message(topic, request.parent, payload)),
@@ -325,7 +327,7 @@ class WorkflowHost(ActorTable[Workflow]):
                 raise WippyError(ALREADY_EXISTS, f"workflow {workflow_id} already ran (status {existing.status}) "
                                                  f"and the reuse policy is {reuse}", retryable=False)
         return self.start_workflow(
-            workflow_id, entry.id, packed_args(vm, request.args), request.context, options.raw,
+            workflow_id, entry.id, args, request.context, options.raw,
             parent=request.parent, monitor=request.monitor, link=request.link, messages=messages,
             search=options.search, memo=options.memo,
         )

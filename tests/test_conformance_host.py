@@ -1,0 +1,14 @@
+"""The shipped host-contract suite (wippy.conformance) against our own ``process.host``,
+with the Lua reference actors; the same suite a third-party provider runs on its host."""
+
+from __future__ import annotations
+
+import pytest
+
+from wippy.conformance import HostContract, HostUnderTest
+
+
+class TestProcessHost(HostContract):
+    @pytest.fixture
+    def wippy_host(self) -> HostUnderTest:
+        return HostUnderTest.lua("kind: process.host")
