@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from wippy.registry import load_project
-from wippy.testing import discover
+from wippy.runner import discover
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = FIXTURES / "cli_project"

@@ -1,11 +1,11 @@
-"""The shipped host-contract suite (wippy.conformance) against our own ``process.host``,
+"""The shipped host-contract suite (wippy.testing) against our own ``process.host``,
 with the Lua reference actors; the same suite a third-party provider runs on its host."""
 
 from __future__ import annotations
 
 import pytest
 
-from wippy.conformance import HostContract, HostUnderTest
+from wippy.testing import HostContract, HostUnderTest
 
 
 class TestProcessHost(HostContract):

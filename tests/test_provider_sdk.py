@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import wippy.providers
-from wippy.conformance import (
+from wippy.testing import (
     SCENARIOS,
     STANDARD_ACTORS,
     ConformanceFailure,
@@ -32,7 +32,7 @@ def test_every_export_is_public_and_importable() -> None:
 
 def test_the_plugin_is_published_and_loaded(pytestconfig: pytest.Config) -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
-    assert plugins.get("wippy") == "wippy.conformance.plugin"
+    assert plugins.get("wippy") == "wippy.testing.plugin"
     assert pytestconfig.pluginmanager.has_plugin("wippy")
 
 
@@ -75,7 +75,7 @@ def test_a_broken_provider_fails_with_what_differed(tmp_path: Path) -> None:
 
 def test_without_a_wippy_host_fixture_the_suite_says_what_to_do(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mine=textwrap.dedent("""
-        from wippy.conformance import HostContract
+        from wippy.testing import HostContract
 
         class TestMine(HostContract):
             pass
@@ -87,10 +87,10 @@ def test_without_a_wippy_host_fixture_the_suite_says_what_to_do(pytester: pytest
 
 def test_a_provider_package_runs_the_suite_in_its_own_pytest(pytester: pytest.Pytester) -> None:
     """What a provider package does, in a separate pytest process: the plugin comes from
-    the entry point, the class from wippy.conformance, the scenarios run."""
+    the entry point, the class from wippy.testing, the scenarios run."""
     pytester.makepyfile(test_host=textwrap.dedent("""
         import pytest
-        from wippy.conformance import HostContract, HostUnderTest
+        from wippy.testing import HostContract, HostUnderTest
 
         class TestProcessHost(HostContract):
             @pytest.fixture

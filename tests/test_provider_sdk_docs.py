@@ -12,8 +12,8 @@ from unittest import mock
 
 import pytest
 
-import wippy.conformance
 import wippy.providers
+import wippy.testing
 from wippy.registry.kinds import KINDS, KindSpec, register_kind
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "providers.md"
@@ -75,6 +75,6 @@ def test_the_reference_names_every_export() -> None:
 
 
 def test_the_reference_names_every_conformance_export() -> None:
-    reference = TEXT.split("## API reference: `wippy.conformance`", 1)[1]
-    missing = [n for n in wippy.conformance.__all__ if f"`{n}" not in reference]
+    reference = TEXT.split("## API reference: `wippy.testing`", 1)[1]
+    missing = [n for n in wippy.testing.__all__ if f"`{n}" not in reference]
     assert not missing, f"docs/providers.md does not describe {missing}"

@@ -28,7 +28,7 @@ from tests.conformance.harness import (  # noqa: F401  (fixtures)
     provider_fixture,
 )
 from wippy import load_project
-from wippy.testing import TestResult, discover, run_tests
+from wippy.runner import TestResult, discover, run_tests
 
 pytest_plugins = ["tests.temporal_server"]
 

@@ -70,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from wippy.interrupt import EXIT_INTERRUPTED, Interrupted, Supervisor
-    from wippy.testing import NOT_RUN, PASSED, discover, run_tests, summary_line, write_junit
+    from wippy.runner import NOT_RUN, PASSED, discover, run_tests, summary_line, write_junit
 
     registry = _load(args.project, args)
     if registry is None:

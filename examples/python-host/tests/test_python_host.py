@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import wippy.providers
 from wippy import LoadError, Runtime, WippyError, load_project
-from wippy.conformance import WippyProject
+from wippy.testing import WippyProject
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "wippy_python_host"
 DEMO = Path(__file__).resolve().parents[1] / "demo"
@@ -226,7 +226,7 @@ def test_the_demo(tmp_path: Path) -> None:
     assert out["count"] == 5 and out["mean"] == 14 and out["median"] == 13 and out["stopped_with"] == 5
 
 
-PUBLIC_MODULES = {"wippy", "wippy.providers", "wippy.errors", "wippy.conformance"}
+PUBLIC_MODULES = {"wippy", "wippy.providers", "wippy.errors", "wippy.testing"}
 
 
 def _wippy_imports(path: Path) -> list[tuple[str, list[str]]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from wippy.conformance import HostContract, HostUnderTest
+from wippy.testing import HostContract, HostUnderTest
 
 from wippy_python_host.standard_actors import host_under_test
 

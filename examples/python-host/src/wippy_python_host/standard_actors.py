@@ -1,7 +1,7 @@
-"""The standard actors of wippy's host-contract suite (``wippy.conformance``), written as
+"""The standard actors of wippy's host-contract suite (``wippy.testing``), written as
 Python actors: what ``python.host`` is tested with, and small examples of the API.
 
-:func:`host_under_test` describes them for the suite (it needs ``wippy.conformance``,
+:func:`host_under_test` describes them for the suite (it needs ``wippy.testing``,
 which needs pytest)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from wippy.errors import INTERNAL, WippyError
 from wippy_python_host._actor import CANCEL, EXIT, LINK_DOWN, Actor, Event
 
 if TYPE_CHECKING:
-    from wippy.conformance import HostUnderTest
+    from wippy.testing import HostUnderTest
 
 
 async def echo(actor: Actor) -> Any:
@@ -70,8 +70,8 @@ def _report(actor: Actor, report_to: str, event: Event) -> None:
 
 
 def host_under_test() -> HostUnderTest:
-    """``python.host`` and these four actors, for ``wippy.conformance.HostContract``."""
-    from wippy.conformance import STANDARD_ACTORS, HostUnderTest
+    """``python.host`` and these four actors, for ``wippy.testing.HostContract``."""
+    from wippy.testing import STANDARD_ACTORS, HostUnderTest
 
     actors = {name: {"kind": "python.actor", "handler": f"{__name__}:{name}"} for name in STANDARD_ACTORS}
     return HostUnderTest(host={"kind": "python.host"}, actors=actors)

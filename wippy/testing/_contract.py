@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from wippy.conformance._project import ConformanceProject, HostUnderTest, scenario_names
+from wippy.testing._project import ConformanceProject, HostUnderTest, scenario_names
 
 SCENARIOS = scenario_names()
 
@@ -17,7 +17,7 @@ class HostContract:
     """The host-contract conformance tests. Subclass it in a test module as ``Test...``
     and provide the ``wippy_host`` fixture (in the class or a ``conftest.py``)::
 
-        from wippy.conformance import HostContract, HostUnderTest
+        from wippy.testing import HostContract, HostUnderTest
 
         class TestMyHost(HostContract):
             @pytest.fixture

@@ -26,7 +26,7 @@ Fields = str | Mapping[str, Any]
 
 def read_resource(name: str) -> str:
     """A file shipped with this package (``scenarios.lua``, ``reference_actors.lua``)."""
-    return resources.files("wippy.conformance").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("wippy.testing").joinpath(name).read_text(encoding="utf-8")
 
 
 def _fields(value: Fields, what: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ wherever wippy is installed) supplies the fixtures, and the package's own test m
 subclasses :class:`HostContract` and says what to test with a ``wippy_host`` fixture::
 
     import pytest
-    from wippy.conformance import HostContract, HostUnderTest
+    from wippy.testing import HostContract, HostUnderTest
 
     class TestMyHost(HostContract):
         @pytest.fixture
@@ -25,8 +25,8 @@ links and ``trap_links`` in both directions, terminate, cancel with its deadline
 and sends to exited PIDs.
 """
 
-from wippy.conformance._contract import SCENARIOS, HostContract
-from wippy.conformance._project import (
+from wippy.testing._contract import SCENARIOS, HostContract
+from wippy.testing._project import (
     STANDARD_ACTORS,
     ConformanceFailure,
     ConformanceProject,
