@@ -21,12 +21,14 @@ CALLEES = {
     "mutate": "return { main = function(t) t.x = 99; t.inner.y = 99; return t end }",
 }
 WITH_FUNCS = {
-    # Prints when it starts and when it finishes `n` scheduler round trips later.
+    # Prints when it starts and when it finishes `n` scheduler round trips later (an async
+    # call waited for is a round trip; a plain funcs.call of a callee that does not block
+    # completes inline, without one).
     "slow": """
         local funcs = require("funcs")
         return { main = function(n)
           print("slow started")
-          for _ = 1, n do funcs.call("app:noop") end
+          for _ = 1, n do funcs.async("app:noop"):response():receive() end
           print("slow finished")
           return "done"
         end }""",
@@ -193,10 +195,11 @@ def test_many_futures_in_parallel(funcs: Funcs) -> None:
 
 # cancel ---------------------------------------------------------------------------------------------
 CANCEL_BODY = """
+local function trip() funcs.async("app:noop"):response():receive() end  -- one scheduler round trip
 local f = funcs.async("app:slow", 10)
-funcs.call("app:noop")          -- one round trip: slow has started and is mid-way
+trip()                          -- slow has started and is mid-way
 local canceled, cerr = {CANCEL}
-for _ = 1, 40 do funcs.call("app:noop") end   -- enough for slow to finish if it still ran
+for _ = 1, 40 do trip() end     -- enough for slow to finish if it still ran
 local r, e = f:result()
 local er, has = f:error()
 local v, ok = f:channel():receive()
@@ -234,7 +237,7 @@ def test_cancel_after_completion_and_twice(funcs: Funcs) -> None:
 
 
 def test_caller_ending_cancels_its_callees(funcs: Funcs) -> None:
-    runtime = funcs.runtime('funcs.async("app:slow", 10); funcs.call("app:noop"); return "left"')
+    runtime = funcs.runtime('funcs.async("app:slow", 10); funcs.async("app:noop"):response():receive(); return "left"')
 
     async def go() -> list[Any]:
         first = await runtime.call("app:t")

@@ -178,8 +178,11 @@ class FunctionRunner:
         options: dict[str, Any] | None,
         on_done: DoneCallback,
         owner: Actor | None = None,
+        run_now: bool = False,
     ) -> FunctionCall:
-        """Start ``target``; raises NOT_FOUND / INVALID before anything runs."""
+        """Start ``target``; raises NOT_FOUND / INVALID before anything runs. ``run_now``:
+        take its first step at once (from a command handler: a callee that does not block
+        then reports to ``on_done`` before this returns)."""
         entry_id, profile = self.resolve(target)
         timeout_ms = (options or {}).get("timeout")
         if timeout_ms is not None and (not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0):
@@ -195,5 +198,8 @@ class FunctionRunner:
         if owner is not None:  # the caller ending cancels its callees
             key = owner.on_close(lambda: call.fail(WippyError(CANCELED, f"caller of {entry_id} ended")))
             call.on_close(lambda: owner.discard_cleanup(key))
-        self.kernel.scheduler.start(call.task)
+        if run_now:
+            self.kernel.scheduler.run_now(call.task)
+        else:
+            self.kernel.scheduler.start(call.task)
         return call

@@ -28,6 +28,8 @@ Handler = Callable[..., Any]
 
 _STEP_BUDGET = 2000  # commands one task may run back to back before others get a turn
 _DRAIN_BUDGET = 5000  # resumptions per event-loop callback
+_MAX_NESTED = 20  # callees run inside their caller's turn, at most this deep
+_DRAIN_WORK = 2000  # commands per event-loop callback before timers and I/O get a turn
 
 
 class LuaTask:
@@ -76,6 +78,8 @@ class Scheduler:
         self._drain_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error_to_lua = vm.convert.to_lua
+        self._nested = 0  # run_now levels on the Python stack
+        self._work = 0
         self._is_error = vm.rt.is_error
 
     @property
@@ -110,9 +114,10 @@ class Scheduler:
     def _drain(self) -> None:
         self._drain_pending = False
         ready = self._ready
+        self._work = 0  # commands carried out in this drain (callees run inline count too)
         for _ in range(_DRAIN_BUDGET):
-            if not ready:
-                return
+            if not ready or self._work >= _DRAIN_WORK:
+                break
             task, payload = ready.popleft()
             if not task.finished:
                 self._step(task, payload)
@@ -121,8 +126,17 @@ class Scheduler:
             self.loop.call_soon(self._drain)
 
     def run_now(self, task: LuaTask, payload: Any = None) -> None:
-        """Step ``task`` immediately (used to start a callee inside its caller's turn)."""
-        self._step(task, payload)
+        """Step ``task`` immediately, inside the current one's turn (a callee started by a
+        command handler): a callee that does not block finishes before its caller's command
+        returns. Nested too deep, it is queued instead, so the Python stack stays bounded."""
+        if self._nested >= _MAX_NESTED:
+            self._push(task, payload)
+            return
+        self._nested += 1
+        try:
+            self._step(task, payload)
+        finally:
+            self._nested -= 1
 
     # Stepping ---------------------------------------------------------------------------
     def _step(self, task: LuaTask, payload: Any) -> None:
@@ -136,6 +150,9 @@ class Scheduler:
         send = task.thread.send
         handlers = task.actor.dispatcher.handlers
         for _ in range(_STEP_BUDGET):
+            if self._work >= _DRAIN_WORK and not self._nested:  # others' turn (timers, sockets)
+                return payload
+            self._work += 1
             try:
                 out = send(payload)
             except Exception as exc:  # a broken coroutine: Lua itself failed

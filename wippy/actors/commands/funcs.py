@@ -34,20 +34,28 @@ def commands(kernel: Kernel) -> dict[str, Any]:
         return None if opts is None else to_python(opts, "options")
 
     def call(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+        # The callee runs at once: one that does not block answers before this returns,
+        # and the caller goes on in the same step (no round trip through the run queue).
+        now: list[tuple[Any, Any]] = []
+        suspended = False
+
+        def done(ok: bool, value: Any) -> None:
+            answer = (value, None) if ok else (None, value)
+            if suspended:
+                scheduler.resume(task, *answer)
+            else:
+                now.append(answer)
+
         try:
             name = check_target(target)
-
-            def done(ok: bool, value: Any) -> None:
-                if ok:
-                    scheduler.resume(task, value, None)
-                else:
-                    scheduler.resume(task, None, value)
-
             kernel.functions.start(
-                name, args, call_context(task, ctx), call_options(opts), done, owner=task.actor
+                name, args, call_context(task, ctx), call_options(opts), done, owner=task.actor, run_now=True
             )
         except WippyError as err:
             return (None, to_lua(err))
+        if now:
+            return now[0]
+        suspended = True
         return PENDING
 
     def call_async(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
