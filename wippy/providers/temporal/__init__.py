@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from wippy.errors import WippyError
 from wippy.providers._base import ProviderSpec
 from wippy.providers._durable.fields import TEMPORAL_CLIENT_FIELDS, TEMPORAL_WORKER_FIELDS
-from wippy.registry.kinds import SERVICE, KindSpec, require_ref
+from wippy.registry.kinds import SERVICE, KindSpec, all_of, require_ref
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
@@ -52,10 +52,28 @@ def _validate_client(entry: Entry, registry: Registry, report: Report) -> None:
         report(None, err.message[len(prefix):] if err.message.startswith(prefix) else err.message)
 
 
+def _validate_worker_options(entry: Entry, registry: Registry, report: Report) -> None:
+    """``worker_options`` as the worker will read them (``wippy check`` sees conflicts and
+    upstream's rules; types are the declared fields' business)."""
+    from wippy.providers.temporal.worker_options import worker_settings
+    from wippy.registry.schema import check_value
+
+    options = entry.data.get("worker_options")
+    mistyped: list[str] = []
+    check_value(options, TEMPORAL_WORKER_FIELDS["worker_options"], "worker_options", lambda f, m: mistyped.append(m))
+    if options is None or mistyped:
+        return  # (nothing to check, or reported by the declared fields already)
+    try:
+        worker_settings(entry.id, options)
+    except WippyError as err:
+        field, _, problem = err.message.removeprefix(f"{entry.id}: ").partition(": ")
+        report(field, problem)
+
+
 SPECS = (
     KindSpec("temporal.client", role=SERVICE, factory=_client, validate=_validate_client, fields=TEMPORAL_CLIENT_FIELDS,
              requires=REQUIRES, install=INSTALL, description="Temporal server connection"),
     ProviderSpec("temporal.worker", factory=_worker, admin=_admin, fields=TEMPORAL_WORKER_FIELDS,
-                 validate=require_ref("client", ("temporal.client",)), starts_after=("client",),
+                 validate=all_of(require_ref("client", ("temporal.client",)), _validate_worker_options), starts_after=("client",),
                  requires=REQUIRES, install=INSTALL, description="Temporal worker"),
 )

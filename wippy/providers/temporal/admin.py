@@ -32,13 +32,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from wippy.errors import (
-    ALREADY_EXISTS,
     CANCELED,
-    INTERNAL,
     INVALID,
     NOT_FOUND,
-    PERMISSION_DENIED,
-    RATE_LIMITED,
     TIMEOUT,
     UNAVAILABLE,
     UNKNOWN,
@@ -60,8 +56,9 @@ from wippy.providers._admin import (
     WorkflowRun,
 )
 from wippy.providers._admin import HistoryEvent as AdminEvent
-from wippy.providers.temporal.client import ClientSettings
+from wippy.providers.temporal.client import ClientSettings, connect_error_text, server_hint
 from wippy.providers.temporal.converter import DATA_CONVERTER
+from wippy.providers.temporal.failures import rpc_kind
 
 if TYPE_CHECKING:
     from wippy.registry import Entry, Registry
@@ -138,23 +135,10 @@ async def connect(target: WorkerTarget) -> Client:
             s.address, namespace=s.namespace, api_key=s.api_key, tls=s.tls, keep_alive_config=s.keep_alive,
             data_converter=DATA_CONVERTER, identity=f"wippy-cli@{os.getpid()}",
         ), s.connection_timeout)
-    except TimeoutError:
-        why = f"no answer within connection_timeout {s.connection_timeout:g}s"
     except Exception as exc:  # the SDK raises RuntimeError("Failed client connect: ...")
-        why = str(exc) or type(exc).__name__
-        if "ConnectionRefused" in why or "Connection refused" in why:
-            why = "connection refused"  # (instead of the transport's nested error text)
+        why = connect_error_text(exc, s.connection_timeout)
     raise WippyError(UNAVAILABLE, f"cannot reach the Temporal server at {s.address} ({target.client}): {why}; "
                                   f"{server_hint(s.address)}", retryable=True)
-
-
-def server_hint(address: str) -> str:
-    """What to do about a Temporal server that does not answer at ``address``."""
-    host, _, port = address.rpartition(":")
-    if host.strip("[]").lower() in ("localhost", "127.0.0.1", "::1", "0.0.0.0", ""):
-        command = "wippy temporal dev" + ("" if port == "7233" else f" --port {port}")
-        return f"is it running? Start a local development server with `{command}`"
-    return "check the temporal.client address and that the server is running and reachable"
 
 
 def rpc_timeout(target: WorkerTarget) -> timedelta:
@@ -361,15 +345,6 @@ def _error(value: dict[str, Any] | None) -> WippyError | None:
                       retryable=value.get("retryable"), details=value.get("details"))
 
 
-# How the server's refusals read as wippy errors
-_RPC_KINDS = {
-    RPCStatusCode.NOT_FOUND: NOT_FOUND, RPCStatusCode.ALREADY_EXISTS: ALREADY_EXISTS,
-    RPCStatusCode.INVALID_ARGUMENT: INVALID, RPCStatusCode.FAILED_PRECONDITION: INVALID,
-    RPCStatusCode.OUT_OF_RANGE: INVALID, RPCStatusCode.PERMISSION_DENIED: PERMISSION_DENIED,
-    RPCStatusCode.UNAUTHENTICATED: PERMISSION_DENIED, RPCStatusCode.RESOURCE_EXHAUSTED: RATE_LIMITED,
-    RPCStatusCode.CANCELLED: CANCELED, RPCStatusCode.INTERNAL: INTERNAL,
-}
-
 HISTORY_COLUMNS = ("ID", "TIME", "TYPE", "DETAILS")
 DETAILS_WIDTH = 90
 RESERVED_SIGNALS = "__wippy"  # signal names the runtime uses (__wippy_cancel, __wippy_event)
@@ -416,7 +391,7 @@ class TemporalAdmin(WorkflowAdmin):
         if status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return WippyError(UNAVAILABLE, f"the Temporal server at {address} did not answer: {exc.message}; "
                                            f"{server_hint(address)}", retryable=True)
-        kind = _RPC_KINDS.get(status, UNKNOWN) if status is not None else UNKNOWN
+        kind = rpc_kind(exc)
         name = status.name if status is not None else "ERROR"
         prefix = "" if name == kind else f"{name}: "
         return WippyError(kind, f"{prefix}{exc.message} (Temporal at {address}, namespace {self.target.namespace})")

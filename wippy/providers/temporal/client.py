@@ -1,8 +1,11 @@
 """``temporal.client``: a connection to a Temporal server, kept up in the background.
 
 Starting never blocks the runtime on the network: the service connects in a task it
-owns, retrying with back-off and logging a clear error while the server is unreachable.
-Workers wait for :meth:`connected`.
+owns, retrying with back-off while the server is unreachable. The first failure is one
+ERROR line naming the address, the reason and what to do (:func:`server_hint`); later
+attempts log at DEBUG (at ERROR again when the reason changes). Workers wait for :meth:`TemporalClientService.connected`; a caller
+that waits with a timeout (a spawn) gets a fresh attempt at once instead of the next one
+of the back-off.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from wippy.durations import parse_duration
 from wippy.errors import INVALID, UNAVAILABLE, WippyError
 from wippy.providers.temporal.context import ContextInterceptor
 from wippy.providers.temporal.converter import DATA_CONVERTER
+from wippy.providers.temporal.search import SearchAttributeTypes
 
 if TYPE_CHECKING:
     from wippy.actors.kernel import Kernel
@@ -35,6 +39,38 @@ _ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):([0-9]{1,5})$")
 AUTH_TYPES = ("none", "api_key", "mtls")
 FIRST_ATTEMPT_WAIT = 5.0  # seconds start() waits for a first connection attempt, at most
+FRESH_ATTEMPT = 0.5  # seconds: an attempt that failed this recently answers a waiter without a new one
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "")
+# inside the transport's error text: `kind: ConnectionRefused, message: "Connection refused"`
+_TRANSPORT_MESSAGE = re.compile(r'(?:message|error): "([^"]+)"')
+
+
+def server_hint(address: str) -> str:
+    """What to do about a Temporal server that does not answer at ``address``."""
+    host, _, port = address.rpartition(":")
+    if host.strip("[]").lower() in _LOCAL_HOSTS:
+        command = "wippy temporal dev" + ("" if port == "7233" else f" --port {port}")
+        return f"is it running? Start a local development server with `{command}`"
+    return "check the temporal.client address and that the server is running and reachable"
+
+
+def connect_error_text(exc: BaseException, timeout: float) -> str:
+    """Why a connection attempt failed, in a few words: the SDK's text nests the
+    transport's error (``tonic::transport::Error(Transport, ConnectError(...))``)."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within connection_timeout {timeout:g}s"
+    text = str(exc).strip() or type(exc).__name__
+    if "tonic::transport" not in text:
+        return text.removeprefix("Failed client connect: ")
+    found = _TRANSPORT_MESSAGE.search(text)
+    inner = found.group(1) if found else None
+    if "dns error" in text:
+        return f"cannot resolve the host name ({inner})" if inner else "cannot resolve the host name"
+    if "InvalidContentType" in text or "InvalidMessage" in text:
+        return "the TLS handshake failed (does the server use TLS? see the client's tls and auth fields)"
+    if inner:
+        return inner[:1].lower() + inner[1:]
+    return text.split("tonic::transport::Error", 1)[1].strip("()") or text
 
 
 def _fail(entry_id: str, field: str, problem: str) -> WippyError:
@@ -226,14 +262,21 @@ class TemporalClientService:
         self.client: Client | None = None
         self._ready: asyncio.Event | None = None
         self._attempted: asyncio.Event | None = None
+        self._kick: asyncio.Event | None = None  # set: try again now instead of after the back-off
+        self._progress: asyncio.Event | None = None  # pulsed after each failed attempt
+        self._failures = 0  # failed attempts so far
+        self._failed_at = 0.0  # loop time of the last failed attempt
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
+        self.search_types = SearchAttributeTypes(self.settings.namespace)
 
     async def start(self) -> None:
         """Start connecting; wait for the first attempt so a reachable server is ready when
         start returns, but never fail: an unreachable one is retried in the background."""
         self._ready = asyncio.Event()
         self._attempted = asyncio.Event()
+        self._kick = asyncio.Event()
+        self._progress = asyncio.Event()
         self._task = asyncio.create_task(self._connect_loop(), name=f"connect {self.entry.id}")
         # bounded: a server that swallows packets must not hold up (or time out) the start
         with contextlib.suppress(TimeoutError):
@@ -252,26 +295,55 @@ class TemporalClientService:
         gc.collect()
 
     async def connected(self, timeout: float | None = None) -> Client:
-        """The client once connected; UNAVAILABLE after ``timeout`` seconds."""
+        """The client once connected. With a ``timeout``: while disconnected, the outcome
+        of a fresh attempt (started now unless one failed just now or is under way), and
+        UNAVAILABLE with its reason when it fails or ``timeout`` seconds pass."""
         assert self._ready is not None, f"{self.entry.id} is not started"
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            self.require()  # raises with the last connection error
+        if self.client is not None:
+            return self.client
+        if timeout is None:
+            await self._ready.wait()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fresh_attempt(), timeout)
+            self.require()  # raises with the reason of the last failed attempt
         assert self.client is not None
         return self.client
 
+    async def _fresh_attempt(self) -> None:
+        """Until connected, or until an attempt that was not older than FRESH_ATTEMPT
+        when this was called has failed."""
+        assert self._ready is not None and self._kick is not None and self._progress is not None
+        loop = asyncio.get_running_loop()
+        if self.last_error is not None and loop.time() - self._failed_at < FRESH_ATTEMPT:
+            return
+        seen = self._failures
+        self._kick.set()
+        while self.client is None and self._failures == seen:
+            progress = self._progress
+            ready = asyncio.ensure_future(self._ready.wait())
+            pulse = asyncio.ensure_future(progress.wait())
+            try:
+                await asyncio.wait((ready, pulse), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ready.cancel()
+                pulse.cancel()
+
     def require(self) -> Client:
         if self.client is None:
-            why = f" ({self.last_error})" if self.last_error else ""
-            raise WippyError(UNAVAILABLE, f"{self.entry.id} is not connected to {self.settings.address} yet{why}",
-                             retryable=True)
+            address = self.settings.address
+            why = f" ({self.last_error}); {server_hint(address)}" if self.last_error else ""
+            raise WippyError(UNAVAILABLE, f"{self.entry.id} is not connected to the Temporal server at {address}"
+                                          f"{why}", retryable=True)
         return self.client
 
     async def _connect_loop(self) -> None:
         s = self.settings
+        assert self._ready is not None and self._attempted is not None
+        assert self._kick is not None and self._progress is not None
         delay = 0.5
         while True:
+            self._kick.clear()
             try:
                 self.client = await asyncio.wait_for(Client.connect(
                     s.address, namespace=s.namespace, api_key=s.api_key, tls=s.tls,
@@ -282,20 +354,25 @@ class TemporalClientService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if isinstance(exc, TimeoutError):
-                    self.last_error = f"no answer within connection_timeout {s.connection_timeout:g}s"
+                why = connect_error_text(exc, s.connection_timeout)
+                self._failures += 1
+                self._failed_at = asyncio.get_running_loop().time()
+                if why != self.last_error:  # the first failure, or a new reason: say it all
+                    log.error("%s: cannot connect to the Temporal server at %s: %s; %s (retrying in the "
+                              "background)", self.entry.id, s.address, why, server_hint(s.address))
                 else:
-                    self.last_error = str(exc) or type(exc).__name__
-                assert self._attempted is not None
+                    log.debug("%s: still cannot connect to the Temporal server at %s (attempt %d): %s; "
+                             "retrying in %.1fs", self.entry.id, s.address, self._failures, why, delay)
+                self.last_error = why
                 self._attempted.set()
-                log.error("%s: cannot connect to Temporal at %s: %s; retrying in %.1fs",
-                          self.entry.id, s.address, self.last_error, delay)
-                await asyncio.sleep(delay)
+                self._progress.set()  # wake the waiters of this attempt, then arm for the next
+                self._progress = asyncio.Event()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), delay)
                 delay = min(delay * 2, 30.0)
                 continue
             self.last_error = None
             log.info("%s: connected to Temporal at %s (namespace %s)", self.entry.id, s.address, s.namespace)
-            assert self._ready is not None and self._attempted is not None
             self._ready.set()
             self._attempted.set()
             return

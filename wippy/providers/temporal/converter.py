@@ -14,12 +14,6 @@ import math
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    SearchAttributeUpdate,
-    TypedSearchAttributes,
-)
 from temporalio.converter import (
     BinaryNullPayloadConverter,
     BinaryPlainPayloadConverter,
@@ -86,24 +80,3 @@ class WippyPayloadConverter(CompositePayloadConverter):
 
 DATA_CONVERTER = DataConverter(payload_converter_class=WippyPayloadConverter)
 
-
-def typed_search_attributes(values: dict[str, Any]) -> TypedSearchAttributes:
-    """Search attributes typed from their Lua values: booleans, integers, floats, and
-    keywords for everything else (the server must have them registered)."""
-    pairs: list[SearchAttributePair[Any]] = []
-    for key, value in values.items():
-        if isinstance(value, bool):
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_bool(key), value))
-        elif isinstance(value, int):
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_int(key), value))
-        elif isinstance(value, float):
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_float(key), value))
-        else:
-            pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(key), str(value)))
-    return TypedSearchAttributes(pairs)
-
-
-def search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:
-    """``workflow.upsert_search_attributes`` updates setting ``values``, typed as by
-    :func:`typed_search_attributes`."""
-    return [pair.key.value_set(pair.value) for pair in typed_search_attributes(values)]

@@ -35,9 +35,9 @@ from wippy.providers._durable.commands import (
 )
 from wippy.providers._durable.options import StartOptions
 from wippy.providers.temporal.context import CONTEXT
-from wippy.providers.temporal.converter import search_attribute_updates
 from wippy.providers.temporal.failures import from_failure
 from wippy.providers.temporal.options import activity_options, child_options
+from wippy.providers.temporal.search import UNCHECKED, search_attribute_updates
 
 if TYPE_CHECKING:
     from wippy.actors.host import SpawnRequest
@@ -490,8 +490,30 @@ class WorkflowModule(_Group):
         return (chosen,)
 
     def attrs(self, task: LuaTask, search: Any, memo: Any) -> Any:
-        if search is not None:
-            workflow.upsert_search_attributes(search_attribute_updates(self.to_python(search, "search")))
-        if memo is not None:
-            workflow.upsert_memo(self.to_python(memo, "memo"))
-        return (True,)
+        """Upsert search attributes and memo; ``(true)``, or ``(nil, Invalid)`` naming each
+        search attribute the namespace does not have or whose value is not of its type
+        (then nothing is upserted). The types come from the ``wippy.search_types`` local
+        activity the first time a run names an attribute, so a replay decides the same."""
+        proc = _proc(task)
+        values = {} if search is None else self.to_python(search, "search")
+        memo_values = None if memo is None else self.to_python(memo, "memo")
+        if not isinstance(values, dict):  # (a Lua list)
+            return self.failure(WippyError(INVALID, "workflow.attrs: search must be a table of name = value"))
+
+        def finish(types: dict[str, str | None] | None, asked: list[str]) -> tuple[Any, ...]:
+            proc.search_types.update({name: UNCHECKED for name in asked} if types is None else types)
+            try:
+                updates = search_attribute_updates(values, proc.search_types, workflow.info().namespace,
+                                                   "workflow.attrs")
+            except WippyError as err:
+                return self.failure(err)
+            if updates:
+                workflow.upsert_search_attributes(updates)
+            if memo_values is not None:
+                workflow.upsert_memo(memo_values)
+            return (True,)
+
+        unknown = sorted(str(name) for name in values if isinstance(name, str) and name not in proc.search_types)
+        if not unknown:
+            return finish({}, [])
+        return self.awaiting(task, self.local("wippy.search_types", unknown), lambda types: finish(types, unknown))

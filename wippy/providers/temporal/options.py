@@ -11,7 +11,6 @@ from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from wippy.providers._durable.options import ActivityOptions, RetryPolicy, StartOptions
-from wippy.providers.temporal.converter import typed_search_attributes
 
 if TYPE_CHECKING:
     from wippy.providers.temporal.worker import TemporalWorkerHost
@@ -78,7 +77,8 @@ def child_options(host: TemporalWorkerHost, options: StartOptions, workflow_id: 
 
 
 def start_options(host: TemporalWorkerHost, options: StartOptions, workflow_id: str) -> dict[str, Any]:
-    """Keyword arguments of ``Client.start_workflow`` for a start through ``host``."""
+    """Keyword arguments of ``Client.start_workflow`` for a start through ``host`` (but
+    ``search_attributes``: they are checked against the namespace's types when it starts)."""
     out: dict[str, Any] = {
         "id": workflow_id, "task_queue": options.task_queue or host.task_queue,
         "id_conflict_policy": _CONFLICT[options.conflict_policy],
@@ -92,8 +92,6 @@ def start_options(host: TemporalWorkerHost, options: StartOptions, workflow_id: 
             out[name] = value
     if options.memo:
         out["memo"] = options.memo
-    if options.search:
-        out["search_attributes"] = typed_search_attributes(options.search)
     if options.eager_start:
         out["request_eager_start"] = True
     if options.cron_schedule:

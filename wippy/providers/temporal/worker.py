@@ -8,15 +8,15 @@ import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.common import RawValue
+from temporalio.common import RawValue, TypedSearchAttributes
 from temporalio.service import RPCError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from wippy.actors.commands.env import env_system
 from wippy.actors.host import ExitResult, SpawnRequest
 from wippy.actors.router import make_pid, parse_pid
 from wippy.actors.scheduler import Dispatcher
@@ -26,10 +26,18 @@ from wippy.providers._durable.commands import packed_args, plain_messages
 from wippy.providers._durable.exits import exit_to_links
 from wippy.providers._durable.ids import new_workflow_id
 from wippy.providers._durable.options import StartOptions, seconds
-from wippy.providers.temporal.client import TemporalClientService
+from wippy.providers.temporal.client import TemporalClientService, server_hint
 from wippy.providers.temporal.context import CONTEXT, activity_context
-from wippy.providers.temporal.failures import from_failure, to_application_error
+from wippy.providers.temporal.failures import (
+    from_failure,
+    quiet_expected_failures,
+    rpc_error,
+    rpc_kind,
+    to_application_error,
+)
 from wippy.providers.temporal.options import start_options
+from wippy.providers.temporal.search import typed_search_attributes
+from wippy.providers.temporal.worker_options import WorkerSettings, worker_settings
 from wippy.providers.temporal.workflow import CANCEL_SIGNAL, EVENT_SIGNAL, WORKERS, LuaWorkflow
 
 if TYPE_CHECKING:
@@ -37,21 +45,6 @@ if TYPE_CHECKING:
     from wippy.registry import Entry
 
 log = logging.getLogger("wippy.temporal")
-
-_WORKER_OPTIONS = {
-    "max_concurrent_activities": "max_concurrent_activities",
-    "max_concurrent_workflow_tasks": "max_concurrent_workflow_tasks",
-    "max_concurrent_local_activities": "max_concurrent_local_activities",
-    "max_concurrent_workflow_task_polls": "max_concurrent_workflow_task_polls",
-    "max_concurrent_activity_task_polls": "max_concurrent_activity_task_polls",
-    "max_activities_per_second": "max_activities_per_second",
-    "max_task_queue_activities_per_second": "max_task_queue_activities_per_second",
-    "identity": "identity",
-    "build_id": "build_id",
-    "max_cached_workflows": "max_cached_workflows",
-}
-_WORKER_DURATIONS = ("sticky_queue_schedule_to_start_timeout", "graceful_shutdown_timeout")
-
 
 class TemporalWorkerHost(HostProvider):
     kind = "temporal.worker"
@@ -76,6 +69,7 @@ class TemporalWorkerHost(HostProvider):
         self._watch_tasks: set[asyncio.Task[None]] = set()
         self._starting: dict[str, asyncio.Future[str]] = {}  # pid -> its start (the run ID), while in flight
         self.loop: asyncio.AbstractEventLoop | None = None  # the runtime's loop (workflows run in a thread)
+        self.settings = WorkerSettings()  # worker_options, read at start
 
     @property
     def workflow_types(self) -> dict[str, str]:
@@ -109,6 +103,11 @@ class TemporalWorkerHost(HostProvider):
     # Lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         service = self._client_service()
+        quiet_expected_failures()
+        self.settings = worker_settings(self.host_id, self.entry.data.get("worker_options"),
+                                        env_system(self.kernel).lookup)
+        for warning in self.settings.warnings:
+            log.warning("%s: %s", self.host_id, warning)
         self.task_queue = service.settings.tq_prefix + self.task_queue
         self.loop = asyncio.get_running_loop()
         self.kernel.router.add_host(self)
@@ -124,21 +123,21 @@ class TemporalWorkerHost(HostProvider):
 
     async def _run(self, service: TemporalClientService) -> None:
         client = await service.connected()
-        given = self.entry.data.get("worker_options") or {}
-        options: dict[str, Any] = {dst: given[src] for src, dst in _WORKER_OPTIONS.items() if src in given}
-        for name in _WORKER_DURATIONS:
-            if given.get(name) is not None:
-                options[name] = timedelta(seconds=seconds(f"worker_options.{name}", given[name]) or 0)
-        workflows = [LuaWorkflow]
-        activities = [self._activity(), *self._local_activities()]
-        self.worker = Worker(
-            client, task_queue=self.task_queue, workflows=workflows, activities=activities,
-            workflow_runner=UnsandboxedWorkflowRunner(),  # the client's interceptors apply too
-            workflow_task_executor=concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wippy-wf"),
-            **options,
-        )
+        settings = self.settings
+        self.worker = self.make_worker(client, settings)
         log.info("%s: polling task queue %s", self.host_id, self.task_queue)
         await self.worker.run()
+
+    def make_worker(self, client: Any, settings: WorkerSettings) -> Worker:
+        """The SDK worker: the Lua workflows (unless disable_workflow_worker), the function
+        activities and the runtime's local activities, with ``worker_options``' arguments."""
+        return Worker(
+            client, task_queue=self.task_queue, workflows=[LuaWorkflow] if settings.workflows else [],
+            activities=[self._activity(), *self._local_activities()],
+            workflow_runner=UnsandboxedWorkflowRunner(),  # the client's interceptors apply too
+            workflow_task_executor=concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wippy-wf"),
+            **settings.kwargs,
+        )
 
     async def stop(self, timeout: float) -> None:
         self.running = False
@@ -219,7 +218,16 @@ class TemporalWorkerHost(HostProvider):
                 raise to_application_error(err) from None
             raise to_application_error(WippyError(INVALID, f"unknown control operation {op}"))
 
-        return [send, spawn, control]
+        @activity.defn(name="wippy.search_types")
+        async def search_types(names: list[str]) -> dict[str, str | None] | None:
+            """The registered types of search attributes (None: not registered), for a
+            workflow's ``workflow.attrs``; None when the server will not say. Recorded in
+            the history, so a replay checks the values exactly as the first run did."""
+            service = self._client_service()
+            client = await service.connected(service.settings.connection_timeout)
+            return await service.search_types.lookup(client, names, service.settings.connection_timeout)
+
+        return [send, spawn, control, search_types]
 
     def send_from_workflow(self, dest: str, topic: str, payload: Any, sender: str) -> None:
         """A message from one of this worker's workflows (called from the workflow thread)
@@ -303,10 +311,12 @@ class TemporalWorkerHost(HostProvider):
         async def start() -> str:
             CONTEXT.set(context)
             client = await self._client()
+            if options.search:
+                kwargs["search_attributes"] = await self._search_attributes(client, options.search)
             try:
                 handle = await client.start_workflow(workflow_type, args=args, **kwargs)
             except RPCError as exc:
-                raise WippyError(UNAVAILABLE, f"cannot start {entry.id}: {exc}") from None
+                raise self._start_error(exc, entry.id) from None
             except Exception as exc:
                 if "already" in str(exc).lower():  # running, or closed and refused by the reuse policy
                     raise WippyError(ALREADY_EXISTS, f"workflow {workflow_id} already exists: {exc}") from None
@@ -327,6 +337,23 @@ class TemporalWorkerHost(HostProvider):
                 watch.links.add(request.parent)
                 self.kernel.router.watch(request.parent, pid, link=True)
         return pid
+
+    async def _search_attributes(self, client: Any, values: dict[str, Any]) -> TypedSearchAttributes:
+        """The start option ``search_attributes``, checked against the namespace's types."""
+        service = self._client_service()
+        names = sorted(str(k) for k in values)
+        types = await service.search_types.lookup(client, names, service.settings.connection_timeout)
+        return typed_search_attributes(values, types, service.settings.namespace,
+                                       "start option search_attributes")
+
+    def _start_error(self, exc: RPCError, entry_id: str) -> WippyError:
+        """A start the server refused: the kind its status means (a conflict of start
+        options is Invalid); no answer is Unavailable, with what to do about it."""
+        if rpc_kind(exc) == UNAVAILABLE:
+            address = self._client_service().settings.address
+            return WippyError(UNAVAILABLE, f"cannot start {entry_id}: the Temporal server at {address} did not "
+                                           f"answer: {exc.message}; {server_hint(address)}", retryable=True)
+        return rpc_error(exc, f"cannot start {entry_id}")
 
     def deliver(self, pid: str, topic: str, payload: Any, sender: str | None) -> bool:
         value = self.kernel.vm.to_python(payload, "message")

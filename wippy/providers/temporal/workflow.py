@@ -123,7 +123,7 @@ class _HostView:
 class TemporalProcess(Process):
     """The Lua side of one Temporal workflow run."""
 
-    __slots__ = ("outcome", "bg", "versions", "worker")
+    __slots__ = ("outcome", "bg", "versions", "worker", "search_types")
 
     def __init__(self, worker: TemporalWorkerHost, view: _HostView, workflow_id: str, entry_id: str,
                  context: dict[str, Any]) -> None:
@@ -135,6 +135,9 @@ class TemporalProcess(Process):
         self.outcome: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
         self.bg: set[asyncio.Task[Any]] = set()
         self.versions: dict[str, int] = {}
+        # search attribute -> its registered type (None: not registered), as the run asked
+        # the ``wippy.search_types`` local activity (so a replay reads the same answers)
+        self.search_types: dict[str, str | None] = {}
 
     def spawn_bg(self, coro: Any, on_done: Any) -> asyncio.Task[Any]:
         """A workflow-loop task owned by this process (cancelled when it ends)."""

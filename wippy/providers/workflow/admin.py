@@ -8,7 +8,8 @@ fraction of a second, a stopped one when it next starts. A command waits up to i
 ``wait`` seconds to say which of the two happened.
 
 The store is checked when it is opened (``PRAGMA quick_check``): a damaged file is
-reported, naming it, before anything is read from it or queued into it.
+reported, naming it, before anything is read from it or queued into it. Every fault of
+the store is told as :mod:`wippy.providers.workflow.faults` tells it for the runtime.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from wippy.providers._admin import (
     local_time,
 )
 from wippy.providers.workflow import mailbox
+from wippy.providers.workflow.faults import DAMAGED, RECOVER, StoreDamaged, classify, store_error
 
 if TYPE_CHECKING:
     from wippy.providers.workflow.journal import JournalReader, RunRecord
@@ -51,9 +53,6 @@ HISTORY_COLUMNS = ("SEQ", "KIND", "OP", "KEY/REF", "VALUE")
 VALUE_WIDTH = 60
 POLL = 0.05  # seconds between two looks at whether a running host took a command
 
-_RECOVER = ("stop any runtime using it, then restore the file from a backup, or move it aside "
-            "(with its -wal and -shm files) so that the host starts an empty store; the workflows "
-            "in it are then lost")
 
 
 class JournalAdmin(WorkflowAdmin):
@@ -76,7 +75,11 @@ class JournalAdmin(WorkflowAdmin):
 
     # Opening ----------------------------------------------------------------------------------
     def _open(self, *, missing_ok: bool = False) -> bool:
-        """Open and check the store (once); False when it does not exist and ``missing_ok``."""
+        """Open and check the store (once); False when it does not exist and ``missing_ok``.
+
+        The reader's connection is read-only and stays open until after the mailbox's
+        (read-write) one has closed: a command never folds the write-ahead log of a host
+        that crashed into the file, so the host still sees the crash when it starts."""
         if self._reader is not None:
             return True
         path = Path(self.path)
@@ -89,16 +92,19 @@ class JournalAdmin(WorkflowAdmin):
         from wippy.providers.workflow.journal import JournalReader
 
         with self._faults():
-            # A plain connection and SQLite's own check first: nothing is read from or
-            # queued into a store the check finds damaged.
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA busy_timeout=5000")
-            problem = self._conn.execute("PRAGMA quick_check(1)").fetchone()
-            if problem is None or problem[0] != "ok":
-                detail = " ".join(str(problem[0] if problem else "no answer").split())
-                raise self._damaged(f"the file is damaged (SQLite's integrity check says: {detail})")
-            self._reader = JournalReader(self.path)  # (checks the store is wippy's, of this format)
+            # SQLite's own check first (quick_check): nothing is read from or queued into a
+            # store the check finds damaged; then that the store is wippy's, of this format.
+            self._reader = JournalReader(self.path, check=True)
         return True
+
+    def _writer(self) -> sqlite3.Connection:
+        """The connection that queues commands into the mailbox (opened on first use)."""
+        if self._conn is None:
+            from wippy.providers.workflow.journal import open_connection
+
+            with self._faults():
+                self._conn = open_connection(self.path, create=False, check=False)
+        return self._conn
 
     def _check_header(self, path: Path) -> None:
         try:
@@ -110,44 +116,40 @@ class JournalAdmin(WorkflowAdmin):
         if not head:
             raise WippyError(INVALID, f"workflow store {self.path} is empty (0 bytes): it holds no workflows. "
                                       "If the host had run before, the file was truncated and its workflows "
-                                      f"are lost; {_RECOVER}")
+                                      f"are lost; {RECOVER}")
         if head != SQLITE_HEADER:
             raise self._damaged("the file is damaged, or is no SQLite file at all (it does not start "
                                 "with a SQLite header)")
 
     def _damaged(self, detail: str) -> WippyError:
         return WippyError(INVALID, f"workflow store {self.path} is not a usable SQLite database: {detail}; "
-                                   f"this command changed nothing. To go on, {_RECOVER}", retryable=False)
+                                   f"this command changed nothing. To go on, {RECOVER}", retryable=False)
 
     @contextlib.contextmanager
     def _faults(self) -> Iterator[None]:
-        """Every failure of the store as a WippyError naming the file."""
+        """Every failure of the store as a WippyError naming the file (see
+        :mod:`wippy.providers.workflow.faults`); a damaged store says this command changed
+        nothing."""
         try:
             yield
+        except StoreDamaged as err:
+            raise self._damaged(f"the file is damaged ({err.detail})") from None
         except WippyError:
             raise
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if "locked" in text or "busy" in text:
-                raise WippyError(UNAVAILABLE, f"workflow store {self.path} is busy ({text}): another process "
-                                              "holds its write lock; try again", retryable=True) from None
-            if any(what in text for what in ("readonly", "unable to open", "disk I/O", "disk is full")):
-                raise WippyError(UNAVAILABLE, f"workflow store {self.path} cannot be used: {text} (check "
-                                              "that the file and its directory are writable and the disk "
-                                              "has space)") from None
-            raise self._damaged(f"the file is damaged ({text})") from None
-        except Exception as exc:  # sqlite3.DatabaseError, a record the codec cannot read
-            raise self._damaged(f"the file is damaged ({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # sqlite3 errors, a record the codec cannot read
+            if classify(exc) == DAMAGED:
+                raise self._damaged(f"the file is damaged ({type(exc).__name__}: {exc})") from None
+            raise store_error(self.path, exc) from None
 
     async def close(self) -> None:
+        if self._conn is not None:  # the read-write connection first (see _open)
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
         if self._reader is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._reader.close()
             self._reader = None
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
-            self._conn = None
 
     def _mine(self, host: str) -> bool:
         return self.hosts is None or host in self.hosts
@@ -170,12 +172,12 @@ class JournalAdmin(WorkflowAdmin):
 
     async def show(self, workflow_id: str) -> WorkflowDetails:
         self._open()
-        assert self._reader is not None and self._conn is not None
+        assert self._reader is not None
         with self._faults():
             run = self._reader.run(workflow_id)
             if run is None or not self._mine(run.host):
                 raise WippyError(NOT_FOUND, f"no workflow {workflow_id!r}{self._on_host()} in {self.path}")
-            queued = mailbox.pending(self._conn, workflow_id=run.workflow_id)
+            queued = mailbox.pending(self._reader.conn, workflow_id=run.workflow_id)
             history = run.history or []
             events = [HistoryEvent(_history_cells(i, r), r) for i, r in enumerate(history)]
         return WorkflowDetails(
@@ -199,8 +201,7 @@ class JournalAdmin(WorkflowAdmin):
     async def _send(self, workflow_id: str, kind: str, topic: str | None, payload: Any, what: str,
                     wait: float) -> CommandResult:
         self._open()
-        conn = self._conn
-        assert conn is not None
+        conn = self._writer()
         try:
             with self._faults():
                 command_id, wf_id, host = mailbox.enqueue(conn, workflow_id, kind, topic, payload,

@@ -272,7 +272,7 @@ class Workflow(Process):
             self._go_live()
         if self._effects:
             effects, self._effects = self._effects, []
-            flushed = self.wf_host.journal.flush()
+            flushed = self.wf_host.journal.flush(self.run.run_id)
             flushed.add_done_callback(lambda f: self._run_effects(f, effects))
         if self._pending_inputs:
             self._apply(self._pending_inputs.popleft())
@@ -357,6 +357,7 @@ class Workflow(Process):
 
         A message too large to record raises RecordTooLarge for its sender; an operation's
         result or an event too large to record arrives as that error instead."""
+        self.wf_host.last_run = self.run.run_id  # what a sender waits for (WorkflowHost.barrier)
         if self._continuation is not None and self.exit_result is None and (
                 record["in"] == "msg" or (record["in"] == "event" and record["event"].get("kind") == "CANCEL")):
             self._hand_over(record)
@@ -374,7 +375,7 @@ class Workflow(Process):
                 event = {k: v for k, v in record["event"].items() if k != "result"}
                 record = history.event({**event, "result": {"value": None, "error": err}})
             self.record(record)
-        flushed = self.wf_host.journal.flush()
+        flushed = self.wf_host.journal.flush(self.run.run_id)
         if self.stuck:  # blocked (non-determinism): kept in the history for when it resumes
             return
         flushed.add_done_callback(lambda f: self._input_durable(f, record))
@@ -386,6 +387,7 @@ class Workflow(Process):
         assert run is not None and run.history is not None
         data = check_size(pack(record), f"{self.describe()}: {history.describe(record)}")
         self.wf_host.journal.append(run.run_id, len(run.history), data)
+        self.wf_host.last_run = run.run_id
         run.history.append(record)
 
     def _input_durable(self, flushed: Any, record: Record) -> None:
@@ -476,7 +478,8 @@ class Workflow(Process):
         after = None if final or status not in ("completed", "failed") else host.next_run(self, status, py_error)
         flushed = host.journal.close_run(self.run.run_id, status, py_value, py_error)
         if after is not None:
-            host.journal.create_run(after)  # the same transaction: a crash keeps both or neither
+            # the same transaction and tag: a crash (or a refused record) keeps both or neither
+            host.journal.create_run(after, tag=self.run.run_id)
             self._continuation = after
 
         def durable(f: Any) -> None:

@@ -78,6 +78,7 @@ class WorkflowHost(ActorTable[Workflow]):
         self.mailbox = Mailbox(self)  # commands from `wippy workflows signal|cancel|terminate`
         self._timers: dict[str, dict[int, asyncio.Handle]] = {}  # run ID -> op seq -> handle
         self._orphans: set[str] = set()  # run IDs whose parent close policy check_parents() applied
+        self.last_run: str | None = None  # the run the last input or start was written for (barrier())
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -87,10 +88,17 @@ class WorkflowHost(ActorTable[Workflow]):
 
     # Lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        """Open the store (checked: a fault is one WippyError naming the file), replay every
+        open workflow, then carry out the commands queued in the store's mailbox."""
         await self.journal.start()
+        self.journal.on_refused = self._refused
+        try:
+            runs = self.journal.open_runs(self.host_id)
+        except BaseException:
+            await self.journal.close()
+            raise
         self.kernel.router.add_host(self)
         self.running = True
-        runs = self.journal.open_runs(self.host_id)
         for run in runs:
             self._launch(run)
         self.recovered = len(runs)
@@ -101,7 +109,21 @@ class WorkflowHost(ActorTable[Workflow]):
         for host in list(self.kernel.router.hosts.values()):
             if isinstance(host, WorkflowHost) and host.running:
                 host.check_parents()
-        await self.mailbox.start()
+        try:
+            await self.mailbox.start()
+        except BaseException:
+            await self.stop(0)
+            raise
+
+    def _refused(self, run_id: str, error: WippyError) -> None:
+        """The store refused a record of run ``run_id`` (the rest of its batch was written):
+        that workflow stops, open, where its history on disk ends."""
+        for wf in self.actors.values():
+            if wf.run.run_id == run_id or (wf._continuation is not None and wf._continuation.run_id == run_id):
+                wf.halt(f"{wf.describe()}: {error.message}; the workflow stops here and stays open in the "
+                        "store: restart the host to resume it from its last record")
+                return
+        log.error("%s (run %s)", error.message, run_id)
 
     async def stop(self, timeout: float) -> None:
         """Leave every workflow open in the store (that is the point) and close the file."""
@@ -284,13 +306,20 @@ class WorkflowHost(ActorTable[Workflow]):
         self.journal.set_watchers(actor.run.run_id, actor.watchers_record())
 
     def start_note(self) -> str:
-        return f"resumed {self.recovered} open workflow{'' if self.recovered == 1 else 's'}"
+        note = f"resumed {self.recovered} open workflow{'' if self.recovered == 1 else 's'}"
+        if self.journal.warnings:  # (each logged in full when the store was opened)
+            note += f" -- WARNING: workflows in {self.journal.path} may have been lost (see the warning above)"
+        return note
 
     def barrier(self) -> asyncio.Future[None]:
-        return self.journal.flush()
+        """What a sender (``process.send``, ``process.spawn``) waits for: what it just handed
+        this host is on disk -- or refused by the store, which the sender is then told."""
+        tag, self.last_run = self.last_run, None
+        return self.journal.flush(tag)
 
     # Starting workflows ----------------------------------------------------------------------
     def spawn(self, request: SpawnRequest) -> str:
+        self.last_run = None
         entry = self.entry_for_spawn(request.entry_id)
         options = StartOptions.parse(request.options).check_durable()
         explicit = options.workflow_id or request.name
@@ -373,6 +402,7 @@ class WorkflowHost(ActorTable[Workflow]):
                         watchers=watchers, search=dict(search or {}), memo=dict(memo or {}), history=[])
         self.journal.create_run(run)
         run.created = time.time()
+        self.last_run = run.run_id
         wf = self._launch(run)
         for topic, payload in messages or ():  # startup messages come before anything else
             wf.input(history.message(topic, parent, payload))

@@ -154,6 +154,7 @@ class Mailbox:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[int] = set()  # rows whose delete is queued but not yet durable
         self._waiting: set[int] = set()  # rows left for a halted workflow (warned once)
+        self._read_fault: str | None = None  # the last fault reading the mailbox (warned once)
 
     @property
     def enabled(self) -> bool:
@@ -163,10 +164,16 @@ class Mailbox:
         """Carry out what is queued now (the store is open and recovered), then poll."""
         if not self.enabled:
             return
-        # A connection of its own: reading never waits for the writer's lock or fsync.
-        self._conn = sqlite3.connect(self.host.journal.path, check_same_thread=False, isolation_level=None)
+        from wippy.providers.workflow.faults import faults
+        from wippy.providers.workflow.journal import open_connection
+
+        # A read-only connection of its own: reading never waits for the writer's lock or fsync.
+        path = self.host.journal.path
+        self._conn = open_connection(path, create=False, readonly=True, check=False)
         self._conn.execute("PRAGMA busy_timeout=1000")
-        self.drain(self._fetch())
+        with faults(path):
+            commands = self._fetch()
+        self.drain(commands)
         self._task = asyncio.create_task(self._poll(), name=f"mailbox {self.host.host_id}")
 
     async def stop(self) -> None:
@@ -209,12 +216,24 @@ class Mailbox:
                     continue
                 seen = version
                 commands = await asyncio.to_thread(self._fetch)
-            except sqlite3.Error as exc:  # busy or a passing fault: try again next time
-                log.debug("%s: reading the command mailbox failed: %s", self.host.host_id, exc)
+            except Exception as exc:  # busy or a passing fault: try again next time
+                self._failed_read(exc)
                 continue
+            self._read_fault = None
             interval = POLL_INTERVAL
             if self.host.running:
                 self.drain(commands)
+
+    def _failed_read(self, exc: Exception) -> None:
+        """Busy: quietly; any other fault once (naming the store) until reads work again."""
+        from wippy.providers.workflow.faults import TRANSIENT, classify, store_error
+
+        err = store_error(self.host.journal.path, exc)
+        if classify(exc) == TRANSIENT or err.message == self._read_fault:
+            log.debug("%s: reading the command mailbox failed: %s", self.host.host_id, err.message)
+            return
+        self._read_fault = err.message
+        log.warning("%s: reading the command mailbox failed: %s", self.host.host_id, err.message)
 
     def drain(self, commands: list[Command]) -> None:
         for command in commands:
@@ -262,7 +281,8 @@ class Mailbox:
         """Queue the delete: it commits in the same transaction as what the command wrote."""
         self._inflight.add(command.id)
         self._waiting.discard(command.id)
-        done = self.host.journal.write("DELETE FROM commands WHERE id=?", (command.id,))
+        # tagged with the run: if the store refuses what the command wrote, the row stays
+        done = self.host.journal.write("DELETE FROM commands WHERE id=?", (command.id,), command.run_id)
         command_id = command.id
 
         def durable(_done: object) -> None:
