@@ -978,7 +978,7 @@ GC_VICTIM = HEADER + """
 local function main()
   local t0 = os.clock()
   local junk = {}
-  for i = 1, 300000 do junk[i % 512] = {i, tostring(i)} end
+  for i = 1, 100000 do junk[i % 512] = {i, tostring(i)} end
   return os.clock() - t0
 end
 return { main = main }

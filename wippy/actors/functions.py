@@ -96,6 +96,7 @@ class FunctionFrames(ProcessTable[FunctionCall]):
 
     kind = "function frames"
     running = True
+    instant_delivery = True
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel

@@ -112,7 +112,7 @@ class Process(Actor):
         listener.buffer.clear()
         listener.close()
         for message in pending:
-            self._route(message[b"_t"], message)
+            self.route(message[b"_t"], message)
 
     def queued(self) -> int:
         """Messages received and not yet taken (for status tables)."""
@@ -137,7 +137,7 @@ class Process(Actor):
 
     # Incoming ------------------------------------------------------------------------------
     def deliver(self, topic: bytes, payload: Any, sender: bytes | None) -> None:
-        self._route(topic, self.kernel.vm.make_message(topic, sender, payload))
+        self.route(topic, self.kernel.vm.make_message(topic, sender, payload))
 
     def check_room(self, topic: bytes) -> None:
         """Raise LIMIT_EXCEEDED if the queue a message of ``topic`` would join is full."""
@@ -153,7 +153,7 @@ class Process(Actor):
             raise WippyError(LIMIT_EXCEEDED, f"the inbox of {self.describe()} is full ({limit} messages "
                                              "waiting); it is not reading them", retryable=True)
 
-    def _route(self, topic: bytes, message: Any) -> None:
+    def route(self, topic: bytes, message: Any) -> None:
         listeners = self.listeners
         if listeners is not None:
             target = listeners.get(topic)

@@ -35,11 +35,15 @@ def parse_pid(pid: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
+_ROUTES_MAX = 65536  # parsed PIDs kept by Router.route; the cache starts over past it
+
+
 class Router:
     """Owns the host table and the LOCAL name registry of one kernel."""
 
     def __init__(self) -> None:
         self.hosts: dict[str, Host] = {}
+        self._routes: dict[bytes, tuple[str, str]] = {}  # PID as Lua has it -> (PID, host ID)
         self.names: dict[str, str] = {}
         self._names_of: dict[str, set[str]] = {}
         self._callbacks: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -79,6 +83,20 @@ class Router:
             f"host {host_id} is not started (give it lifecycle.auto_start: true or start it first)",
             retryable=True,
         )
+
+    def route(self, dest: bytes) -> tuple[str, Host | None]:
+        """The PID and host for a destination as Lua passes it (a PID or a registered
+        name): the hot path of a send, which parses each PID string once."""
+        found = self._routes.get(dest)
+        if found is None:
+            if not dest.startswith(b"{"):
+                pid = self.resolve(dest.decode())
+                return pid, self.host_of(pid)
+            pid = dest.decode()
+            if len(self._routes) >= _ROUTES_MAX:
+                self._routes.clear()
+            found = self._routes[dest] = (pid, parse_pid(pid)[0])
+        return found[0], self.hosts.get(found[1])
 
     def host_of(self, pid: str) -> Host | None:
         host_id, _ = parse_pid(pid)

@@ -79,6 +79,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error_to_lua = vm.convert.to_lua
         self._nested = 0  # run_now levels on the Python stack
+        self.current: LuaTask | None = None  # the task whose Lua runs now (for direct calls)
         self._work = 0
         self._is_error = vm.rt.is_error
 
@@ -138,6 +139,13 @@ class Scheduler:
         finally:
             self._nested -= 1
 
+    def used_up(self) -> bool:
+        """Count one command a task carries out by a direct call (no yield); True when the
+        drain's work is used up: the caller then takes the command path instead, where the
+        task gives the event loop its turn."""
+        self._work += 1
+        return self._work >= _DRAIN_WORK and not self._nested
+
     # Stepping ---------------------------------------------------------------------------
     def _step(self, task: LuaTask, payload: Any) -> None:
         left = self.step(task, payload)
@@ -149,10 +157,18 @@ class Scheduler:
         with later when it used up its budget (the caller decides where it queues)."""
         send = task.thread.send
         handlers = task.actor.dispatcher.handlers
+        outer = self.current  # (a caller whose command runs this task inline)
+        try:
+            return self._run(task, payload, send, handlers)
+        finally:
+            self.current = outer
+
+    def _run(self, task: LuaTask, payload: Any, send: Any, handlers: dict[bytes, Handler]) -> Any:
         for _ in range(_STEP_BUDGET):
             if self._work >= _DRAIN_WORK and not self._nested:  # others' turn (timers, sockets)
                 return payload
             self._work += 1
+            self.current = task
             try:
                 out = send(payload)
             except Exception as exc:  # a broken coroutine: Lua itself failed

@@ -25,6 +25,11 @@ class ProcessTable(Generic[P]):
 
     kernel: Kernel
     host_id: str
+    instant_delivery = False
+    """True where :meth:`deliver` is this table's own and :meth:`barrier` is None (nothing
+    to make durable): Lua senders in the kernel may then hand over messages they built
+    with a direct call (:meth:`deliver_message`) instead of a command. For implementors
+    of new hosts."""
 
     def init_table(self) -> None:
         self.actors: dict[str, P] = {}
@@ -57,6 +62,15 @@ class ProcessTable(Generic[P]):
         raw = topic.encode()
         actor.check_room(raw)
         actor.deliver(raw, payload, sender.encode() if sender else None)
+        return True
+
+    def deliver_message(self, pid: str, topic: bytes, message: Any) -> bool:
+        """Queue a message object Lua built (``rt.make_message``'s shape) for ``pid``."""
+        actor = self.actors.get(pid)
+        if actor is None:
+            return False
+        actor.check_room(topic)
+        actor.route(topic, message)
         return True
 
     def deliver_event(self, pid: str, event: dict[str, Any]) -> bool:

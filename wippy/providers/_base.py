@@ -95,6 +95,9 @@ class HostProvider(ABC):
     def deliver(self, pid: str, topic: str, payload: Any, sender: str | None) -> bool:
         """Queue a message; False if no such actor (the message is dropped)."""
 
+    #: True only for a ProcessTable whose delivery never blocks or needs a barrier.
+    instant_delivery: ClassVar[bool] = False
+
     @abstractmethod
     def deliver_event(self, pid: str, event: dict[str, Any]) -> bool:
         """Queue a lifecycle event (EXIT, LINK_DOWN, CANCEL) for an actor."""

@@ -8,7 +8,7 @@ Every actor that runs Lua is a :class:`Process` (a function call is a frame, see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from wippy.actors.host import spawn_request
 from wippy.actors.process import Process
@@ -19,6 +19,7 @@ from wippy.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 if TYPE_CHECKING:
     from wippy.actors.host import Host
     from wippy.actors.kernel import Kernel
+    from wippy.actors.table import ProcessTable
 
 DEFAULT_CANCEL_DEADLINE = 5.0  # seconds a canceled process gets before it is terminated
 
@@ -96,19 +97,41 @@ def _identity(kernel: Kernel) -> Handlers:
 
 
 def _messaging(kernel: Kernel) -> Handlers:
-    router = kernel.router
+    router, scheduler = kernel.router, kernel.scheduler
 
     def send(task: LuaTask, dest: bytes, topic: bytes, payload: Any) -> Any:
         host = None
         try:
-            target = router.resolve(dest.decode())
-            host = router.host_of(target)
+            target, host = router.route(dest)
             if host is None or not host.deliver(target, topic.decode(), payload, _me(task).own_pid()):
                 raise _not_found(target)
         except WippyError as err:
             return _fail(kernel, err)
         return _after_barrier(kernel, task, host, (True,))
 
+    def direct_send(dest: bytes, topic: bytes, message: Any) -> Any:
+        """``process.send`` as a direct call from Lua, where nothing can block: a sender
+        on the kernel's own dispatcher to a host with instant delivery, handing over the
+        message it built (this fills in the sender). ``false`` sends the Lua side down the
+        command path (``send``) instead."""
+        task = scheduler.current
+        if task is None or task.actor.dispatcher.handlers.get(b"process.send") is not send:
+            return False
+        try:
+            target, host = router.route(dest)
+            if host is None:
+                raise _not_found(target)
+            if not host.instant_delivery or scheduler.used_up():
+                return False
+            me = _me(task)
+            message[b"_f"] = me._pid_bytes or me.own_pid().encode()
+            if not cast("ProcessTable[Any]", host).deliver_message(target, topic, message):
+                raise _not_found(target)
+        except WippyError as err:
+            return _fail(kernel, err)
+        return True
+
+    kernel.vm.rt[b"direct_send"] = direct_send
     return {"process.send": send}
 
 

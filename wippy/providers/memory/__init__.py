@@ -20,6 +20,7 @@ PROFILES = {"process.lua": b"process", "workflow.lua": b"workflow"}
 class ProcessHost(ActorTable[Process]):
     kind = "process.host"
     runs = ("process.lua", "workflow.lua")
+    instant_delivery = True
 
     _counter = 0
 
