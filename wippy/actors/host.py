@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from wippy.errors import INVALID, WippyError
 
@@ -132,7 +132,7 @@ class Host(Protocol):
 
     def spawn(self, request: SpawnRequest) -> str: ...
 
-    instant_delivery: bool
+    instant_delivery: ClassVar[bool]
 
     def deliver(self, pid: str, topic: str, payload: Any, sender: str | None) -> bool: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from wippy.actors.process import Process
 from wippy.errors import CANCELED, WippyError
@@ -25,7 +25,7 @@ class ProcessTable(Generic[P]):
 
     kernel: Kernel
     host_id: str
-    instant_delivery = False
+    instant_delivery: ClassVar[bool] = False
     """True where :meth:`deliver` is this table's own and :meth:`barrier` is None (nothing
     to make durable): Lua senders in the kernel may then hand over messages they built
     with a direct call (:meth:`deliver_message`) instead of a command. For implementors
