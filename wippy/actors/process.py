@@ -181,8 +181,11 @@ class Process(Actor):
         elif kind == "EXIT" and self.monitoring is not None:
             self.monitoring.discard(sender)
         vm = self.kernel.vm
-        fields = vm.to_lua({k: v for k, v in event.items() if k != "result"})
         result = event.get("result")
+        if len(event) == 3 and result is not None and isinstance(sender, str):  # EXIT, LINK_DOWN: the hot path
+            self.events.push(vm.make_exit_event(kind.encode(), sender.encode(), result["value"], result["error"]))
+            return
+        fields = vm.to_lua({k: v for k, v in event.items() if k != "result"})
         if result is None:
             self.events.push(vm.make_event(fields, False))
         else:

@@ -7,6 +7,7 @@ each other directly.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,12 @@ def parse_pid(pid: str) -> tuple[str, str]:
 
 
 _ROUTES_MAX = 65536  # parsed PIDs kept by Router.route; the cache starts over past it
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _host_id_of(pid: str) -> str:
+    """The host ID of a PID, parsed once per PID string (raises INVALID like parse_pid)."""
+    return parse_pid(pid)[0]
 
 
 class Router:
@@ -95,12 +102,11 @@ class Router:
             pid = dest.decode()
             if len(self._routes) >= _ROUTES_MAX:
                 self._routes.clear()
-            found = self._routes[dest] = (pid, parse_pid(pid)[0])
+            found = self._routes[dest] = (pid, _host_id_of(pid))
         return found[0], self.hosts.get(found[1])
 
     def host_of(self, pid: str) -> Host | None:
-        host_id, _ = parse_pid(pid)
-        return self.hosts.get(host_id)
+        return self.hosts.get(_host_id_of(pid))
 
     # Names -------------------------------------------------------------------------------
     def resolve(self, dest: str) -> str:

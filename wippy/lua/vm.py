@@ -77,6 +77,7 @@ class LuaVM:
         self.entry_task = rt.entry_task
         self.make_message = rt.make_message
         self.make_event = rt.make_event
+        self.make_exit_event = rt.make_exit_event
         self.make_payload = rt.make_payload
 
     def _print(self, line: bytes) -> None:

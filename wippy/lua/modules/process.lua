@@ -49,6 +49,12 @@ function rt.make_event(fields, has_result, value, err)
   return fields
 end
 
+-- make_event for an event with only kind, from and result (EXIT, LINK_DOWN), built in one go.
+function rt.make_exit_event(kind, from, value, err)
+  kind = EVENT_KINDS[kind] or kind
+  return { kind = kind, type = kind, from = from, pid = from, result = { value = value, error = err } }
+end
+
 local function invalid(message) return nil, new_error("Invalid", message, false) end
 
 local function check_dest(dest, fn)
