@@ -65,7 +65,7 @@ def project(entries: list[LuaEntry], *, host: bool = True) -> Iterator[Path]:
 
 
 def runtime_for(root: Path) -> Runtime:
-    return Runtime(load_project(root), output=lambda line: None)
+    return Runtime(load_project(root), output=lambda line: None, tune_gc=True)
 
 
 # Timing --------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ async def measure(quick: bool, repeats: int, connections: int, use_uvloop: bool)
         root = Path(tmp)
         (root / "_index.yaml").write_text(INDEX)
         (root / "json.lua").write_text(HANDLER)
-        rt = Runtime(load_project(root), output=lambda line: None)
+        rt = Runtime(load_project(root), output=lambda line: None, tune_gc=True)
         async with rt:
             lua_url = rt.lifecycle.services["bench:gateway"].url + "/json"
             await drive(lua_url, connections, 0.3, use_uvloop)  # warm up both

@@ -116,7 +116,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     async def main() -> Any:
         output = (lambda line: None) if args.silent else None  # -s: no Lua print() lines
-        async with Runtime(registry, output=output) as runtime:
+        async with Runtime(registry, output=output, tune_gc=True) as runtime:
             return await run_tests(runtime, tests, report, timeout, watchdog=supervisor, on_stuck=on_stuck)
 
     try:

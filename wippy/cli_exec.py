@@ -236,7 +236,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
     async def main() -> Any:
         # Lua print() goes to stderr so stdout carries exactly the JSON result.
-        async with Runtime(registry, output=output) as runtime:
+        async with Runtime(registry, output=output, tune_gc=True) as runtime:
             if timeout is not None:
                 supervisor.arm(timeout, on_stuck)
             return await _run(runtime, supervisor, args.entry, call_args, timeout, out)

@@ -206,7 +206,7 @@ async def run_on_terminal(registry: Registry, entry_id: str, host_id: str, cmd_a
     from wippy.host.runtime import Runtime
     from wippy.providers.terminal import exit_result
 
-    runtime = Runtime(registry)
+    runtime = Runtime(registry, tune_gc=True)
     kernel = runtime.kernel
     try:
         await runtime.start()

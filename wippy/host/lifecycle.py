@@ -239,7 +239,7 @@ async def run_forever(registry: Registry, *, status: float | None = None) -> int
     ``status`` seconds), stop in reverse order on SIGINT/SIGTERM."""
     from wippy.host.runtime import Runtime
 
-    runtime = Runtime(registry)
+    runtime = Runtime(registry, tune_gc=True)
     runtime.lifecycle.on_change = lambda eid, state, detail: print(_format_change(eid, state, detail), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,19 @@ from wippy.host.lifecycle import Lifecycle
 from wippy.lua.vm import LuaVM
 from wippy.registry import Registry, load_project
 
+GC_THRESHOLDS = (10_000, 20, 50)  # Python's defaults are (700, 10, 10)
+
+
+def tune_collector() -> None:
+    """Tune Python's cyclic garbage collector for a process that runs the runtime: what
+    start-up allocated (modules, entry prototypes, hosts) is frozen out of every later
+    collection, and young collections come less often: a message or a step allocates
+    short-lived tuples and Lua wrappers that reference counting frees, so frequent young
+    collections only rescan survivors (see docs/performance.md for the figures)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
 
 class Runtime:
     """Runs a loaded project. Create it, then ``await call(...)`` or use ``async with``.
@@ -25,10 +39,13 @@ class Runtime:
     and the :class:`Lifecycle` of the entries it starts."""
 
     def __init__(self, registry: Registry, *, output: Callable[[str], None] | None = None,
-                 max_memory: int | None = None) -> None:
+                 max_memory: int | None = None, tune_gc: bool = False) -> None:
         """``max_memory``: bytes of Lua heap for all actors together (None: the
-        ``WIPPY_LUA_MAX_MEMORY`` environment variable, else 1 GiB; 0: no limit)."""
+        ``WIPPY_LUA_MAX_MEMORY`` environment variable, else 1 GiB; 0: no limit).
+        ``tune_gc``: tune Python's collector once started (:func:`tune_collector`); for a
+        process that is the runtime (the CLI), not for one that embeds it."""
         self.registry = registry
+        self.tune_gc = tune_gc
         self.kernel = Kernel(registry, LuaVM(output=output, max_memory=max_memory))
         self.lifecycle = Lifecycle(self.kernel)
 
@@ -48,6 +65,8 @@ class Runtime:
         """Start ``auto_start`` entries (hosts, services) in dependency order."""
         self.scheduler.bind_loop(asyncio.get_running_loop())
         await self.lifecycle.start()
+        if self.tune_gc:
+            tune_collector()
 
     async def stop(self) -> None:
         """Stop what :meth:`start` started, in reverse order."""

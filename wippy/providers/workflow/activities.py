@@ -72,9 +72,12 @@ class ActivityRunner:
             left = state.deadline - time.monotonic()
             timeout = left if timeout is None else min(timeout, left)
         options = {"timeout": max(timeout, 0.001) * 1000} if timeout is not None else None
+        args, op.lua_args = op.lua_args, None  # (an attempt may change its arguments: one use)
+        if args is None:
+            args = self.kernel.lua_args(record.get("args") or [])
         try:
             state.call = self.kernel.functions.start(
-                record["key"], self.kernel.lua_args(record.get("args") or []), context, options,
+                record["key"], args, context, options,
                 lambda ok, value: self._done(wf, op, state, ok, value), owner=wf)
         except WippyError as err:
             if err.kind != NOT_FOUND:  # a bad call (e.g. not a function): the same every time

@@ -164,9 +164,12 @@ class Activities(_Group):
         return wf, wf.record(record), record, True
 
     def _start(self, wf: Workflow, seq: int, record: Record, live: bool,
-               on_done: Callable[[Record], None]) -> None:
+               on_done: Callable[[Record], None], args: Any) -> None:
         op = wf.wait(seq, record, on_done, new=live)
         if live:
+            # the packed table copy_args made for this call: the first attempt takes it as
+            # it is instead of converting the recorded arguments back
+            op.lua_args = args
             wf.effect(lambda: self.host.start_activity(wf, op))
 
     def call(self, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
@@ -174,7 +177,7 @@ class Activities(_Group):
             wf, seq, record, live = self._issue("funcs.call", task, target, ctx, opts, args)
         except WippyError as err:
             return self.failure(err)
-        self._start(wf, seq, record, live, self.resume_with_result(task, wf))
+        self._start(wf, seq, record, live, self.resume_with_result(task, wf), args)
         return PENDING
 
     def call_async(self, task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
@@ -192,7 +195,7 @@ class Activities(_Group):
             else:
                 future.settle(True, to_lua(rec.get("v")), make_payload)
 
-        self._start(wf, seq, record, live, done)
+        self._start(wf, seq, record, live, done, args)
         return (future, future.channel)
 
     def cancel(self, task: LuaTask, future: Any) -> Any:

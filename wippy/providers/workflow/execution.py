@@ -86,7 +86,7 @@ class NonDeterminism(WippyError):
 class Op:
     """An outstanding asynchronous command (activity, timer, child) awaiting its input."""
 
-    __slots__ = ("seq", "record", "on_done", "live")
+    __slots__ = ("seq", "record", "on_done", "live", "lua_args")
 
     def __init__(self, seq: int, record: Record, on_done: Callable[[Record], bool | None]):
         """``on_done(input)`` handles the done input; True keeps the operation waiting for
@@ -95,6 +95,7 @@ class Op:
         self.record = record
         self.on_done = on_done
         self.live = False  # its effect has been started in this process
+        self.lua_args: Any = None  # an activity's Lua arguments as issued, for its first attempt
 
 
 class RunQueue:
