@@ -14,9 +14,29 @@ classes (:func:`classify`), which decide what the journal's writer does with the
   only the workflow that wrote it stops, the rest of its batch commits;
 - ``other`` -- anything else, reported as it is.
 
-What SQLite cannot see is checked at open (:func:`inspect`): a store truncated to 0 bytes,
-and a write-ahead log (``-wal``) removed after a crash, found through the sessions a
-runtime records in the store (a row per open journal, removed when it closes cleanly).
+What SQLite cannot see is checked when the host opens the store (``Journal.open``): a store
+truncated to 0 bytes, and a write-ahead log (``-wal``) removed after a crash, found through
+the sessions a runtime records in the store (a row per open journal, written into the file
+itself at open, removed when the journal closes cleanly; a session whose process has ended
+-- or whose PID now belongs to another process -- marks a crash, and a crash with no
+``-wal`` beside the store, or an empty one, is a lost log).
+
+What neither SQLite nor these checks can detect:
+
+- a store replaced by an older copy of itself (a backup restored over it, a snapshot), or
+  removed altogether: the host starts on what it finds, an absent store as a new one;
+- bytes changed inside a record in a way that keeps the page valid (a flipped bit in a
+  stored value): ``PRAGMA quick_check`` checks the structure of the pages, not the values;
+  a value the codec cannot read back is reported as damage when it is read;
+- damage in the parts of the file ``quick_check`` does not look at (free pages) -- harmless
+  until they are used -- and damage done after the check, while a runtime runs, which is
+  found when the damaged page is next read or written;
+- a ``-wal`` removed while the runtime that wrote it still runs (it writes on into the
+  removed file) or after a clean stop (nothing is lost then);
+- a ``-wal`` lost after a crash whose session row never reached the file (a reader held the
+  checkpoint at its start back);
+- where ``/proc`` cannot be read (not Linux), a crashed runtime whose PID another live
+  process has taken since: its session looks alive until that process ends.
 """
 
 from __future__ import annotations
@@ -132,7 +152,7 @@ class Files:
 
     exists: bool
     size: int
-    wal: bool
+    wal: bool  # a -wal with something in it (a reader of a store whose -wal is gone makes an empty one)
     shm: bool
 
 
@@ -143,7 +163,11 @@ def files(path: str) -> Files:
         exists = True
     except OSError:
         size, exists = 0, False
-    return Files(exists, size, Path(path + "-wal").exists(), Path(path + "-shm").exists())
+    try:
+        wal = Path(path + "-wal").stat().st_size > 0
+    except OSError:
+        wal = False
+    return Files(exists, size, wal, Path(path + "-shm").exists())
 
 
 def truncated_warning(path: str, before: Files) -> str | None:
@@ -169,33 +193,86 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _boot() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def identity(pid: int) -> str:
+    """What tells process ``pid`` from a later one with the same PID: ``boot:start`` (the
+    boot it runs in, its start time in clock ticks since that boot), read from ``/proc``;
+    "" where that cannot be read (not Linux, or no such process)."""
+    boot = _boot()
+    if not boot:
+        return ""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        start = stat[stat.rindex(")") + 2:].split()[19]  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return ""
+    return f"{boot}:{start}"
+
+
+_LIVE: set[str] = set()  # the session keys of the journals this process has open
+
+
 def session_key(token: str) -> str:
     return f"{SESSION}{os.getpid()}:{token}"
 
 
-def dead_sessions(keys: list[str]) -> list[str]:
-    """The session keys whose process has ended (it did not close its journal)."""
+def session_value() -> str:
+    """What a session row holds: when it was opened and who opened it (see :func:`identity`)."""
+    who = identity(os.getpid())
+    return f"{time.time()!r} {who}" if who else repr(time.time())
+
+
+def session_opened(key: str) -> None:
+    _LIVE.add(key)
+
+
+def session_closed(key: str) -> None:
+    _LIVE.discard(key)
+
+
+def dead_sessions(rows: dict[str, str]) -> list[str]:
+    """The keys of the sessions (``key -> value``) whose process has ended without closing
+    its journal (a crash): a PID that is no process now, that another process has taken
+    since (its start time or the boot differs), or this process's PID but no journal of
+    this process (an earlier process had this PID: a container's runtime is often PID 1)."""
     dead = []
-    for key in keys:
+    boot = _boot()
+    for key, value in rows.items():
         try:
             pid = int(key[len(SESSION):].split(":", 1)[0])
         except ValueError:
             dead.append(key)
             continue
-        if pid != os.getpid() and not _alive(pid):
+        parts = str(value).split()
+        recorded = parts[1] if len(parts) > 1 else ""
+        if pid == os.getpid():
+            gone = key not in _LIVE
+        elif recorded and boot:
+            now = identity(pid)  # ("" when gone, or not ours to read: then whether the PID lives)
+            gone = recorded.split(":", 1)[0] != boot or (now != recorded if now else not _alive(pid))
+        else:
+            gone = not _alive(pid)
+        if gone:
             dead.append(key)
     return dead
 
 
 def lost_wal_warning(path: str, before: Files, opened: list[str]) -> str | None:
     """A runtime ended without closing the store (a crash) and the store has no -wal file
-    now: it was removed after the crash, with what was committed since the last checkpoint."""
+    now, or an empty one: it was removed after the crash, with what was committed since the
+    last checkpoint (an empty one is what a reader of the store makes in its place)."""
     if before.wal or not before.exists or not before.size:
         return None
     since = ", ".join(sorted(opened)) or "?"
     leftover = " (its -shm file is still there)" if before.shm else ""
     return (f"workflow store {path}: the runtime that used it last did not close it (a crash; opened at "
-            f"{since}), and its write-ahead log {path}-wal is gone{leftover}: it was removed after the "
+            f"{since}), and its write-ahead log {path}-wal is gone or empty{leftover}: it was removed after the "
             "crash, so what was committed after the last checkpoint is lost and the store holds an "
             "earlier state (recent workflows may be missing, others may run steps again). If you still "
             f"have {Path(path).name}-wal, stop the runtime and put it back beside the store")
@@ -203,7 +280,8 @@ def lost_wal_warning(path: str, before: Files, opened: list[str]) -> str | None:
 
 def opened_at(value: str) -> str:
     """The time a session row records, for messages."""
+    first = (str(value).split() or [""])[0]
     try:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(value)))
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(first)))
     except ValueError:
-        return value
+        return str(value)

@@ -39,7 +39,10 @@ from wippy.providers.workflow.faults import (
     files,
     lost_wal_warning,
     opened_at,
+    session_closed,
     session_key,
+    session_opened,
+    session_value,
     store_error,
     truncated_warning,
 )
@@ -244,6 +247,9 @@ class Journal:
             except BaseException:
                 self._conn.close()
                 self._conn = None
+                if self._session is not None:
+                    session_closed(self._session)
+                    self._session = None
                 raise
 
     def _open_session(self, before: Files) -> None:
@@ -253,21 +259,23 @@ class Journal:
         assert conn is not None
         with faults(self.path):
             rows = dict(conn.execute("SELECT key, value FROM wippy_meta WHERE key LIKE ?", (SESSION + "%",)))
-            dead = dead_sessions(list(rows))
+            dead = dead_sessions(rows)
             self.warnings = [w for w in (
                 truncated_warning(self.path, before),
                 lost_wal_warning(self.path, before, [opened_at(rows[k]) for k in dead]) if dead else None,
             ) if w]
-            self._session = session_key(uuid.uuid4().hex[:12])
+            session = session_key(uuid.uuid4().hex[:12])
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany("DELETE FROM wippy_meta WHERE key=?", [(k,) for k in dead])
                 conn.execute("INSERT OR REPLACE INTO wippy_meta (key, value) VALUES (?, ?)",
-                             (self._session, repr(time.time())))
+                             (session, session_value()))
             except BaseException:
                 _rollback(conn)
                 raise
             conn.execute("COMMIT")
+            self._session = session
+            session_opened(session)
             # into the file itself, so that a -wal lost after a crash cannot take it along
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         for warning in self.warnings:
@@ -305,6 +313,9 @@ class Journal:
                         log.warning("%s", store_error(self.path, exc).message)
                 self._conn.close()
             self._conn = None
+        if self._session is not None:
+            session_closed(self._session)
+            self._session = None
 
     # Writing -------------------------------------------------------------------------------
     def write(self, sql: str, params: tuple[Any, ...], tag: str | None = None) -> asyncio.Future[None]:
@@ -368,8 +379,10 @@ class Journal:
 
     async def _commit_until_done(self, writes: list[Write]) -> dict[str, BaseException]:
         """Commit ``writes``, retrying through transient faults (a full disk) with back-off."""
-        delay, since, last_log = self.retry_first, None, 0.0
+        delay, since, last_log = self.retry_first, None, None
         while True:
+            if self._broken is not None:  # found damaged by an earlier batch: not one write more
+                raise self._broken
             try:
                 refused = await asyncio.to_thread(self._commit, writes)
             except Exception as exc:
@@ -384,7 +397,7 @@ class Journal:
                 now = time.monotonic()
                 if since is None:
                     since = now
-                if now - last_log >= STALL_LOG_EVERY:
+                if last_log is None or now - last_log >= STALL_LOG_EVERY:
                     last_log = now
                     log.warning("%s; %d writes wait and are retried (every %gs at most) until they succeed",
                                 err.message, len(writes), self.retry_max)
