@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -263,11 +265,25 @@ async def run_forever(registry: Registry, *, status: float | None = None) -> int
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+            loop.add_signal_handler(sig, _exit_now)  # a second Ctrl-C does not wait for the stop
         print("wippy: stopping", flush=True)
-        await runtime.stop()
+        try:
+            await runtime.stop()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
     print("wippy: stopped", flush=True)
     return 0
+
+
+def _exit_now() -> None:
+    """A second SIGINT/SIGTERM while stopping: end the process at once, as a crash would.
+    Nothing acknowledged is lost (the journal syncs every commit before acknowledging);
+    open workflows resume on the next start."""
+    sys.stdout.flush()
+    print("wippy: interrupted again; exiting without waiting for the stop (open workflows resume "
+          "on the next start)", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 __all__: list[Any] = ["Lifecycle", "run_forever", "seconds", "start_levels"]
