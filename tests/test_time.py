@@ -361,14 +361,21 @@ def test_sleeping_call_that_times_out_leaves_no_timer(project: Project) -> None:
 
 # after / timer / ticker --------------------------------------------------------------------
 def test_after_wins_select_against_idle_channel(project: Project) -> None:
+    start = clock.monotonic_ns()
     got = lua(project, """
         local idle = channel.new()
+        local t0 = time.now()
         local timeout, err = time.after("20ms")
         assert(err == nil)
         local r = channel.select{ idle:case_receive(), timeout:case_receive() }
-        return { r.channel == timeout, r.ok, getmetatable(r.value), r.value:before(time.now()) or r.value:equal(time.now()) }
+        return { r.channel == timeout, r.ok, getmetatable(r.value), r.value:before(time.now()) or r.value:equal(time.now()),
+                 r.value:sub(t0):nanoseconds() }
     """)
-    assert got == [True, True, "wippy.time", True]
+    elapsed = clock.monotonic_ns() - start
+    assert got[:4] == [True, True, "wippy.time", True]
+    # not before its time: the value is the wall-clock time it fired (1 ms for clock slew)
+    assert got[4] >= 20 * MS - MS, got[4]
+    assert elapsed >= 20 * MS
 
 
 def test_after_races_a_future(project: Project) -> None:
@@ -395,16 +402,23 @@ def test_after_rejects_bad_duration(project: Project) -> None:
 
 
 def test_timer_fires_once(project: Project) -> None:
+    start = clock.monotonic_ns()
     got = lua(project, """
+        local start = time.now()
         local timer, err = time.timer("15ms")
         assert(err == nil)
-        local start = time.now()
         local fired = timer:response():receive()
-        local waited = fired:sub(start)
-        return { timer:channel() == timer:response(), getmetatable(fired), waited:nanoseconds() > 0,
-                 timer:stop() }
+        local received = time.now()
+        return { timer:channel() == timer:response(), getmetatable(fired), fired:sub(start):nanoseconds(),
+                 received:sub(start):nanoseconds(), timer:stop() }
     """)
-    assert got == [True, "wippy.time", True, False]
+    elapsed = clock.monotonic_ns() - start
+    assert got[:2] == [True, "wippy.time"] and got[4] is False
+    fired, received = got[2], got[3]
+    # fired no earlier than 15 ms after it was made (1 ms for wall-clock slew), received after that
+    assert fired >= 15 * MS - MS, fired
+    assert received >= fired
+    assert elapsed >= 15 * MS
 
 
 def test_timer_stop_prevents_firing(project: Project) -> None:
@@ -420,22 +434,30 @@ def test_timer_stop_prevents_firing(project: Project) -> None:
 def test_timer_reset(project: Project) -> None:
     got = lua(project, """
         local timer = time.timer("1h")
+        local t0 = time.now()
         local was_active = timer:reset("10ms")
         local r = channel.select{ timer:response():case_receive(), time.after("500ms"):case_receive() }
         local fired_first = r.channel == timer:response()
+        local first_wait = r.value:sub(t0):nanoseconds()
         -- fired and never received: reset drops the stale value and re-arms
         local again = time.timer("5ms")
         time.sleep("25ms")
+        local t1 = time.now()
         local after_fire = again:reset("60ms")
         local r2 = channel.select{ again:response():case_receive(), time.after("20ms"):case_receive() }
-        local r3 = again:response():receive()
-        return { was_active, fired_first, after_fire, r2.channel == again:response(), getmetatable(r3) }
+        local r3 = channel.select{ again:response():case_receive(), time.after("2s"):case_receive() }
+        return { was_active, fired_first, after_fire, r2.channel == again:response(), getmetatable(r3.value),
+                 first_wait, r3.value:sub(t1):nanoseconds(), r3.channel == again:response() }
     """)
-    assert got == [True, True, False, False, "wippy.time"]
+    assert got[:5] == [True, True, False, False, "wippy.time"] and got[7] is True
+    # each fired at its new time, not before (1 ms for wall-clock slew)
+    assert got[5] >= 10 * MS - MS, got[5]
+    assert got[6] >= 60 * MS - MS, got[6]
 
 
 def test_ticker_ticks_then_stops(project: Project) -> None:
     got = lua(project, """
+        local t0 = time.now()
         local ticker, err = time.ticker("10ms")
         assert(err == nil)
         local ch = ticker:response()
@@ -444,9 +466,13 @@ def test_ticker_ticks_then_stops(project: Project) -> None:
         local stopped = ticker:stop()
         local r = channel.select{ ch:case_receive(), time.after("40ms"):case_receive() }
         return { ticks[2]:after(ticks[1]), ticks[3]:after(ticks[2]), stopped,
-                 r.channel == ch, ticker:stop(), ticker:channel() == ch }
+                 r.channel == ch, ticker:stop(), ticker:channel() == ch,
+                 { ticks[1]:sub(t0):nanoseconds(), ticks[2]:sub(t0):nanoseconds(), ticks[3]:sub(t0):nanoseconds() } }
     """)
-    assert got == [True, True, True, False, False, True]
+    assert got[:6] == [True, True, True, False, False, True]
+    # tick i comes no earlier than i periods after the start (1 ms for wall-clock slew)
+    for i, at in enumerate(got[6], 1):
+        assert at >= i * 10 * MS - MS, (i, got[6])
 
 
 @pytest.mark.parametrize("ctor", ["timer", "ticker"])

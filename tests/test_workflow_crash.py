@@ -1,13 +1,16 @@
-"""Crash safety of workflow.host: SIGKILL the runtime at random moments while 200 workflows
-with activities, sleeps and signals are in flight; restart each time; every workflow must
+"""Crash safety of workflow.host: SIGKILL the runtime three times while 200 workflows with
+activities, sleeps and signals are in flight; restart each time; every workflow must
 complete exactly once with the right result, and no recorded activity result may be lost
 or re-executed.
+
+The kills are placed by progress, not by the clock: each comes once a given number of
+workflows has completed (read from the journal), and the journal must show workflows
+still open at every kill -- so the restarts have open runs to resume.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -18,6 +21,8 @@ from pathlib import Path
 from wippy.providers.workflow.journal import JournalReader
 
 COUNT = 200
+FIRST_KILL, KILL_STEP = 25, 50  # killed at 25 completed workflows, then each time 50 more have completed
+PHASE_DEADLINE = 30.0  # seconds the runtime may take to reach the next kill point (or the end)
 
 PROJECT = """
 namespace: app
@@ -94,7 +99,9 @@ local function main()
     local pid, err = spawner:spawn("app:job", "app:workflows", n)
     if not err then process.send(pid, "bonus", {{bonus = 1000}}) end
   end
-  process.inbox():receive()  -- stay up
+  -- stay up until the runtime stops (a CANCEL: ignoring it would hold the stop up)
+  local events = process.events()
+  while events:receive().kind ~= process.event.CANCEL do end
 end
 return {{ main = main }}
 """
@@ -121,35 +128,45 @@ def _status(store: Path) -> dict[str, int]:
     except Exception:
         return {}
     try:
-        counts: dict[str, int] = {}
-        for run in reader.runs():
-            counts[run.status] = counts.get(run.status, 0) + 1
-        return counts
+        return dict(reader.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+    except Exception:
+        return {}
     finally:
         reader.close()
+
+
+def _wait_completed(store: Path, proc: subprocess.Popen[bytes], log: Path, count: int) -> None:
+    """Return once ``count`` workflows have completed (polling the journal, read-only)."""
+    deadline = time.monotonic() + PHASE_DEADLINE
+    while _status(store).get("completed", 0) < count:
+        if proc.poll() is not None:
+            raise AssertionError("runtime exited by itself:\n" + log.read_text()[-3000:])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"fewer than {count} workflows completed after {PHASE_DEADLINE}s: "
+                                 f"{_status(store)}\n" + log.read_text()[-3000:])
+        time.sleep(0.005)  # a poll interval: the journal is the only view of the progress
 
 
 def test_sigkill_three_times_every_workflow_completes_once(tmp_path: Path) -> None:
     _write_project(tmp_path)
     store = tmp_path / "store" / "workflows.db"
     log = tmp_path / "runtime.log"
-    rng = random.Random(20261122)
-    kills = 0
+    at_kills: list[dict[str, int]] = []
     proc = _start(tmp_path, log)
     try:
-        while kills < 3:
-            time.sleep(rng.uniform(0.3, 1.2))  # a random moment: this is the point of the test
-            if proc.poll() is not None:
-                raise AssertionError("runtime exited by itself:\n" + log.read_text()[-3000:])
+        threshold = FIRST_KILL
+        for _ in range(3):
+            _wait_completed(store, proc, log, threshold)  # this runtime has made progress
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-            kills += 1
+            at_kills.append(_status(store))  # what the killed runtime left in the journal
+            threshold = at_kills[-1].get("completed", 0) + KILL_STEP
             proc = _start(tmp_path, log)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + PHASE_DEADLINE
         while time.monotonic() < deadline:
             if _status(store).get("completed", 0) >= COUNT:
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -157,6 +174,13 @@ def test_sigkill_three_times_every_workflow_completes_once(tmp_path: Path) -> No
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+    # Every kill came mid-flight: runs were open (started, not completed) when it came, so
+    # the next runtime had to resume them for the checks below to pass.
+    assert len(at_kills) == 3
+    for counts in at_kills:
+        assert counts.get("completed", 0) < COUNT, at_kills
+        assert counts.get("running", 0) > 0, at_kills
 
     reader = JournalReader(str(store))
     try:

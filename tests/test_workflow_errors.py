@@ -287,16 +287,36 @@ def test_store_under_a_regular_file_fails_naming_the_directory(tmp_path: Path) -
 
 
 def test_store_directory_not_writable(tmp_path: Path) -> None:
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        pytest.skip("running as root: permission bits do not stop root from writing "
-                    "(test_store_under_a_regular_file covers the failing-directory path)")
-    root = write_project(tmp_path / "p", store="locked/wf.db")
-    locked = root / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+    """The store's directory exists but no file can be created in it: the start fails with
+    an error naming the file (and saying what to check), and ``wippy run`` reports it in
+    one line, without a traceback.
+
+    Permission bits do not stop root (CI runs as root), so the directory is /proc, where
+    the kernel refuses to create files for everyone; without a /proc (macOS, say) a
+    directory without write permission stands in, which only works for a non-root user."""
+    if Path("/proc/self").is_dir():
+        store = Path("/proc/wippy-test-store.db")
+        root = write_project(tmp_path / "p", store=str(store))
+        locked = None
+    elif hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("no /proc, and permission bits do not stop root from writing")
+    else:
+        root = write_project(tmp_path / "p", store="locked/wf.db")
+        locked = root / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        store = locked / "wf.db"
     try:
         message = _start_error(root)
+        ran = _cli("run", str(root))
     finally:
-        locked.chmod(0o700)
-    assert "Unavailable" in message and str(locked / "wf.db") in message and "writable" in message
+        if locked is not None:
+            locked.chmod(0o700)
+    assert "Unavailable" in message and str(store) in message and "writable" in message, message
+    assert str(store.parent) in message  # the directory to check, too
+    assert ran.returncode == 1, (ran.stdout, ran.stderr)
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(store) in errors[0] and "writable" in errors[0], ran.stderr
+    assert "Traceback" not in ran.stderr and "Traceback" not in ran.stdout, ran.stderr
+    assert not store.exists()
 

@@ -30,8 +30,11 @@ function A.checkpoint(name)
 end
 
 -- Fail `failures` times with a retryable error of `kind`, then succeed; returns the attempt.
+-- Each attempt also reports when it ran (under "<key>@<attempt>", wall clock ns), so a test
+-- can check the back-off between attempts.
 function A.flaky(key, failures, kind)
   local n = hit(key)
+  hit(key .. "@" .. n, time.now():unix_nano())
   if n <= failures then
     return nil, errors.new({ kind = kind or errors.UNAVAILABLE, message = key .. " attempt " .. n .. " failed",
                              retryable = true })

@@ -55,8 +55,17 @@ function T.activity_retry()
   local key = unique("retry")
   local out = run("conf:wf_failures", "retry", key)
   assert(out.error == nil and out.result == 3, "succeeded on the third attempt: " .. tostring(out.result))
-  assert(hits(key) == 3, "three attempts, got " .. hits(key))
-  assert(out.elapsed >= 30, "backoff: 10ms, then 20ms between attempts; took " .. out.elapsed .. "ms")
+  local c = counts()
+  assert(c.hits[key] == 3, "three attempts, got " .. tostring(c.hits[key]))
+  assert(out.elapsed >= 75, "backoff: 25ms, then 50ms between attempts; took " .. out.elapsed .. "ms")
+  -- each retry waited out its back-off (initial_interval 25ms, coefficient 2), measured
+  -- between the attempts themselves: from a point inside the failing attempt to a point
+  -- inside the next one (1 ms allowed for clock granularity)
+  local at = { c.seen[key .. "@1"], c.seen[key .. "@2"], c.seen[key .. "@3"] }
+  assert(at[1] and at[2] and at[3], "every attempt reported its time")
+  local MS = 1000000
+  assert(at[2] - at[1] >= 25 * MS - MS, "first back-off 25ms, waited " .. (at[2] - at[1]) / MS .. "ms")
+  assert(at[3] - at[2] >= 50 * MS - MS, "second back-off 50ms, waited " .. (at[3] - at[2]) / MS .. "ms")
   assert(hits(key .. ".before") == 1, "a retry never re-runs a recorded step")
   return true
 end
