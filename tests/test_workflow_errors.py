@@ -318,5 +318,7 @@ def test_store_directory_not_writable(tmp_path: Path) -> None:
     errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and str(store) in errors[0] and "writable" in errors[0], ran.stderr
     assert "Traceback" not in ran.stderr and "Traceback" not in ran.stdout, ran.stderr
+    # the state line of the host that could not start says so, with the reason
+    assert any(" failed - " in line and str(store) in line for line in ran.stdout.splitlines()), ran.stdout
     assert not store.exists()
 

@@ -114,9 +114,9 @@ class Lifecycle:
         if self.on_change is not None:
             self.on_change(entry_id, state, detail)
 
-    def _notify(self, service: Service, state: str) -> None:
+    def _notify(self, service: Service, state: str, detail: str | None = None) -> None:
         if not getattr(service, "reports_state", False):
-            self.notify(service.entry.id, state)
+            self.notify(service.entry.id, state, detail)
 
     async def start(self, entries: list[Entry] | None = None) -> None:
         """Start ``entries`` (default: every ``auto_start`` entry) and what they require,
@@ -160,7 +160,11 @@ class Lifecycle:
             with contextlib.suppress(Exception):
                 await service.stop(_timeout(entry, "stop_timeout", DEFAULT_STOP_TIMEOUT))
             if isinstance(exc, TimeoutError):
+                self._notify(service, "failed", f"did not start within {timeout:g}s")
                 raise WippyError("Timeout", f"{entry.id} did not start within {timeout:g}s") from None
+            raise
+        except Exception as exc:  # the start raised (and cleaned up after itself)
+            self._notify(service, "failed", exc.message if isinstance(exc, WippyError) else str(exc))
             raise
         self.services[entry.id] = service
         self._notify(service, "running")
