@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from wippy.actors.scheduler import Dispatcher, LuaTask
@@ -55,6 +56,13 @@ class Actor:
         self._next_cleanup += 1
         self._cleanups[self._next_cleanup] = cleanup
         return self._next_cleanup
+
+    def run_owned(self, work: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        """Run ``work`` as an asyncio task this actor owns: cancelled if the actor ends first."""
+        job = asyncio.ensure_future(work)
+        key = self.on_close(lambda: None if job.cancel() else None)
+        job.add_done_callback(lambda _j: self.discard_cleanup(key))
+        return job
 
     def discard_cleanup(self, key: int) -> None:
         if self._cleanups is not None:

@@ -14,6 +14,7 @@ from wippy.actors.process import Process
 from wippy.errors import CANCELED, WippyError
 
 if TYPE_CHECKING:
+    from wippy.actors.host import SpawnRequest
     from wippy.actors.kernel import Kernel
 
 P = TypeVar("P", bound=Process)
@@ -38,6 +39,18 @@ class ProcessTable(Generic[P]):
     def add(self, actor: P) -> P:
         self.actors[actor.pid] = actor
         return actor
+
+    def wire(self, actor: P, request: SpawnRequest) -> None:
+        """What every spawn does once its actor exists and before it runs: the link to and
+        monitor by the parent, then the startup messages (from the parent)."""
+        parent = request.parent
+        if parent is not None and request.link:
+            actor.links = {parent}
+            self.kernel.router.watch(parent, actor.pid, link=True)
+        if parent is not None and request.monitor:
+            actor.monitors = {parent}
+        for topic, payload in request.messages:
+            actor.deliver(topic.encode(), payload, parent.encode() if parent else None)
 
     def get(self, pid: str) -> P | None:
         return self.actors.get(pid)

@@ -224,9 +224,7 @@ class _Handlers:
             else:
                 resume(task, *answer(result))
 
-        job = asyncio.ensure_future(runner())
-        key = actor.on_close(lambda: None if job.cancel() else None)
-        job.add_done_callback(lambda _j: actor.discard_cleanup(key))
+        actor.run_owned(runner())
         return PENDING
 
     def _options(self, raw: Any) -> Options:

@@ -248,18 +248,23 @@ def _watching(kernel: Kernel) -> Handlers:
             me.deliver_event({"kind": "EXIT", "from": target, "result": {"value": None, "error": error}})
         return (True,)
 
-    def unmonitor(task: LuaTask, dest: bytes) -> Any:
+    def unwatch(task: LuaTask, dest: bytes, link: bool) -> Any:
+        """Undo a monitor or a link, and drop its event if one is already queued."""
         me = _me(task)
         try:
             target = router.resolve(dest.decode())
         except WippyError as err:
             return _fail(kernel, err)
         if me.pid is not None:
-            router.unwatch(target, me.pid, link=False)
-        if me.monitoring is not None:
-            me.monitoring.discard(target)
-        _drop_events(me, b"pid.exit", target)
+            router.unwatch(target, me.pid, link=link)
+        watched = me.links if link else me.monitoring
+        if watched is not None:
+            watched.discard(target)
+        _drop_events(me, b"pid.link.down" if link else b"pid.exit", target)
         return (True,)
+
+    def unmonitor(task: LuaTask, dest: bytes) -> Any:
+        return unwatch(task, dest, link=False)
 
     def link(task: LuaTask, dest: bytes) -> Any:
         me = _me(task)
@@ -275,17 +280,7 @@ def _watching(kernel: Kernel) -> Handlers:
         return (True,)
 
     def unlink(task: LuaTask, dest: bytes) -> Any:
-        me = _me(task)
-        try:
-            target = router.resolve(dest.decode())
-        except WippyError as err:
-            return _fail(kernel, err)
-        if me.pid is not None:
-            router.unwatch(target, me.pid, link=True)
-        if me.links is not None:
-            me.links.discard(target)
-        _drop_events(me, b"pid.link.down", target)
-        return (True,)
+        return unwatch(task, dest, link=True)
 
     return {"process.monitor": monitor, "process.unmonitor": unmonitor, "process.link": link,
             "process.unlink": unlink}

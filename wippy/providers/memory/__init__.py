@@ -36,14 +36,7 @@ class ProcessHost(ActorTable[Process]):
         if request.name is not None:
             router.register(request.name, pid)
         proc = self.add(Process(self, pid, entry.id, PROFILES[entry.kind], request.context))
-        parent = request.parent
-        if parent is not None and request.link:
-            proc.links = {parent}
-            router.watch(parent, pid, link=True)
-        if parent is not None and request.monitor:
-            proc.monitors = {parent}
-        for topic, payload in request.messages:
-            proc.deliver(topic.encode(), payload, parent.encode() if parent else None)
+        self.wire(proc, request)
         proc.start(request.args)
         return pid
 

@@ -72,14 +72,7 @@ class TerminalHost(ActorTable[TerminalProcess]):
             router.register(request.name, pid)
         args = _string_args(self.kernel, request.args)
         proc = self.add(TerminalProcess(self, pid, entry.id, request.context, self.console, args))
-        parent = request.parent
-        if parent is not None and request.link:
-            proc.links = {parent}
-            router.watch(parent, pid, link=True)
-        if parent is not None and request.monitor:
-            proc.monitors = {parent}
-        for topic, payload in request.messages:
-            proc.deliver(topic.encode(), payload, parent.encode() if parent else None)
+        self.wire(proc, request)
         if self.hide_logs:
             lua_logger.suspend_console(True)
         proc.start(request.args)
