@@ -174,6 +174,23 @@ class Channel:
             self.scheduler.resume(w.task, value, ok)
 
 
+def direct_receive(scheduler: Scheduler) -> Any:
+    """``chan.recv`` as a direct call from Lua when a value is ready (``true, value, ok``);
+    ``false`` when the receiver must block (or its turn is used up): the Lua side then
+    yields the command. Every provider runs ``chan.recv`` with the ordinary handler, so
+    taking a ready value here is the same as the command would do."""
+
+    def receive_now(ch: Any) -> Any:
+        if not isinstance(ch, Channel) or scheduler.current is None or scheduler.used_up():
+            return False
+        got = ch.try_receive()
+        if got is None:
+            return False
+        return (True, *got)
+
+    return receive_now
+
+
 # Commands ----------------------------------------------------------------------------------
 def channel_commands() -> dict[str, Any]:
     """Handlers for the channel commands; the same for every provider."""

@@ -18,9 +18,10 @@ MODULES = ("crypto", "ctx", "env", "events", "funcs", "http", "http_client", "io
 
 def default_commands(kernel: Kernel) -> dict[str, Any]:
     """The in-memory handlers of every module's commands."""
-    from wippy.actors.channel import channel_commands
+    from wippy.actors.channel import channel_commands, direct_receive
     from wippy.actors.scheduler import task_commands
 
+    kernel.vm.rt[b"direct_recv"] = direct_receive(kernel.scheduler)
     out: dict[str, Any] = {**channel_commands(), **task_commands()}
     for name in MODULES:
         out.update(importlib.import_module(f"{__name__}.{name}").commands(kernel))

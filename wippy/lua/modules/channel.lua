@@ -48,7 +48,11 @@ end
 -- A channel may carry an `_unwrap` function applied to each received value (a raw-payload
 -- topic listener receives Message objects and hands out their data).
 function Channel:receive()
-  local v, ok = call("chan.recv", check(self, "receive"))
+  local h = check(self, "receive")
+  local direct = rt.direct_recv  -- a value that is ready is taken without a command
+  local got, v, ok
+  if direct then got, v, ok = direct(h) end
+  if not got then v, ok = call("chan.recv", h) end
   local unwrap = self._unwrap
   if unwrap and ok then v = unwrap(v) end
   return v, ok
