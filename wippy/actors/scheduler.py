@@ -139,20 +139,6 @@ class Scheduler:
         finally:
             self._nested -= 1
 
-    def queued(self) -> int:
-        """How many task resumptions wait in the run queue (a mark for :meth:`run_woken`)."""
-        return len(self._ready)
-
-    def run_woken(self, mark: int) -> None:
-        """If exactly one task became ready since ``mark`` (the receiver a direct send just
-        woke), step it now, inside the current task's turn, instead of after a trip through
-        the run queue: a reply it sends is then waiting when the sender asks for it. Nested
-        too deep, it stays queued."""
-        ready = self._ready
-        if len(ready) == mark + 1 and self._nested < _MAX_NESTED:
-            task, payload = ready.pop()
-            self.run_now(task, payload)
-
     def used_up(self) -> bool:
         """Count one command a task carries out by a direct call (no yield); True when the
         drain's work is used up: the caller then takes the command path instead, where the
@@ -193,7 +179,7 @@ class Scheduler:
                 values = out[2:] if out[1] else self._error_of(out[2] if len(out) > 2 else None)
                 task.actor.task_finished(task, out[1], values)
                 return None
-            if task.finished:  # ended while it ran (by a task it woke and ran inline)
+            if task.finished:  # ended while it ran (a callee it ran inline ended it)
                 return None
             op = out[1]
             handler = handlers.get(op)

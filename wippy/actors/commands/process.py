@@ -125,12 +125,10 @@ def _messaging(kernel: Kernel) -> Handlers:
                 return False
             me = _me(task)
             message[b"_f"] = me._pid_bytes or me.own_pid().encode()
-            mark = scheduler.queued()
             if not cast("ProcessTable[Any]", host).deliver_message(target, topic, message):
                 raise _not_found(target)
         except WippyError as err:
             return _fail(kernel, err)
-        scheduler.run_woken(mark)
         return True
 
     kernel.vm.rt[b"direct_send"] = direct_send
