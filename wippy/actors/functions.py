@@ -196,11 +196,14 @@ class FunctionRunner:
                 WippyError(TIMEOUT, f"function {entry_id} timed out after {timeout_ms} ms", retryable=True),
             )
             call.on_close(handle.cancel)
-        if owner is not None:  # the caller ending cancels its callees
-            key = owner.on_close(lambda: call.fail(WippyError(CANCELED, f"caller of {entry_id} ended")))
-            call.on_close(lambda: owner.discard_cleanup(key))
         if run_now:
             self.kernel.scheduler.run_now(call.task)
         else:
             self.kernel.scheduler.start(call.task)
+        if owner is not None and not call.closed:  # the caller ending cancels a callee still running
+            if owner.closed:  # (ended by the callee's first step)
+                call.fail(WippyError(CANCELED, f"caller of {entry_id} ended"))
+            else:
+                key = owner.on_close(lambda: call.fail(WippyError(CANCELED, f"caller of {entry_id} ended")))
+                call.on_close(lambda: owner.discard_cleanup(key))
         return call

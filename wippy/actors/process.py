@@ -226,5 +226,5 @@ class Process(Actor):
 def result_of(ok: bool, values: tuple[Any, ...]) -> ExitResult:
     """How a main task's ``(ok, values)`` ends its actor (see ``rt.entry_task``)."""
     if ok and values[0]:
-        return ExitResult(value=values[1][1])
+        return ExitResult(value=values[2] if len(values) > 2 else values[1][1])
     return ExitResult(error=values[1] if ok else values[0])

@@ -869,9 +869,12 @@ function rt.run_entry(id, profile, args)
   return fn(unpack(args, 1, args.n))
 end
 
--- Task body for one run of an entry: results come back as (ok, {n=..., ...}) or (false, err).
+-- Task body for one run of an entry: results come back as (true, {n=..., ...}, first) or
+-- (false, err); `first` spares the driver a lookup in the table (most callers want only it).
 function rt.entry_task(id, profile, args)
-  return rt.finish_results(rt.run_entry(id, profile, args))
+  local ok, out = rt.finish_results(rt.run_entry(id, profile, args))
+  if ok then return true, out, out[1] end
+  return false, out
 end
 
 -- Copy an entry's results for its caller, turning `nil, err` into an error.
