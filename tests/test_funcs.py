@@ -404,3 +404,84 @@ def test_python_timeout(project: Project) -> None:
     with pytest.raises(WippyError) as info:
         asyncio.run(runtime.call("app:forever", timeout=0.02))
     assert info.value.kind == "Timeout"
+
+
+# Calls run inside the caller's step ----------------------------------------------------------------
+def test_a_callee_that_needs_its_own_actor_gets_one_midway(project: Project) -> None:
+    """funcs.call runs the callee inside the caller until its first command; from there it is a
+    function call actor of its own (its own PID, context and inbox), and the answer is the same."""
+    project.function("ident", """
+        return { main = function(tag)
+          local before = tag .. ":" .. tostring(process.pid() ~= nil)
+          local me = process.pid()
+          process.send(me, "self", tag)
+          local msg = process.inbox():receive()
+          return { before = before, got = msg:payload():data(), same_pid = me == process.pid() }
+        end }
+    """)
+    project.function("caller", """
+        local funcs = require("funcs")
+        return { main = function()
+          local out = {}
+          for i = 1, 3 do
+            local r, err = funcs.call("app:ident", "t" .. i)
+            if err then error(err) end
+            out[i] = r
+          end
+          return { out = out, mine = process.pid() }
+        end }
+    """, modules=["funcs"])
+    result = project.call("app:caller")
+    assert [r["got"] for r in result["out"]] == ["t1", "t2", "t3"]
+    assert all(r["before"].endswith(":true") and r["same_pid"] for r in result["out"])
+
+
+def test_errors_and_results_of_calls_that_finish_inline(project: Project) -> None:
+    project.function("pair", "return { main = function(a) if a < 0 then return nil, 'negative' end return a * 2 end }")
+    project.function("boom", "return { main = function() error('boom') end }")
+    body = """
+    local a, ea = funcs.call("app:pair", 21)
+    local b, eb = funcs.call("app:pair", -1)
+    local c, ec = funcs.call("app:boom")
+    local d, ed = funcs.call("app:missing")
+    return {a, ea == nil, b == nil, eb:message(), c == nil, ec:message():find("boom") ~= nil, d == nil, ed:kind()}
+    """
+    from tests.conftest import run_lua
+
+    out = run_lua(project, 'local funcs = require("funcs")\n' + body, modules=["funcs"])
+    assert out == [42, True, True, "negative", True, True, True, "NotFound"]
+
+
+def test_deep_inline_nesting_falls_back_to_commands(project: Project) -> None:
+    project.function("down", """
+        local funcs = require("funcs")
+        return { main = function(n) if n == 0 then return 0 end return 1 + funcs.call("app:down", n - 1) end }
+    """, modules=["funcs"])
+    assert project.call("app:down", 40) == 40
+
+
+def test_a_step_run_outside_the_run_queue_is_not_cut_by_its_budget(project: Project) -> None:
+    """Durable hosts step their workflows themselves (not from the run queue): the run queue's
+    work budget must not stop such a step, even right after a busy drain used it up."""
+    project.function("busy", """
+        return { main = function(n) for i = 1, n do process.pid() end return n end }
+    """)
+
+    async def main() -> Any:
+        from wippy.actors.functions import FunctionCall
+
+        rt = project.runtime()
+        async with rt:
+            assert await rt.call("app:busy", 5000) == 5000  # drains that use up their work budget
+            kernel = rt.kernel
+            done: list[Any] = []
+            call = FunctionCall(kernel, "app:busy", b"function", kernel.lua_args([4500]), {},
+                                lambda ok, value: done.append((ok, value)))
+            left, steps = None, 0
+            while not done and steps < 10:  # as a durable host's own loop does
+                left = kernel.scheduler.step(call.task, left)
+                steps += 1
+            return done, steps
+
+    done, steps = asyncio.run(main())
+    assert done == [(True, 4500)] and steps <= 3, (done, steps)

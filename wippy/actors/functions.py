@@ -9,6 +9,7 @@ from wippy.actors.channel import Channel
 from wippy.actors.host import ExitResult, Limits
 from wippy.actors.process import Process, result_of
 from wippy.actors.router import make_pid
+from wippy.actors.scheduler import LuaTask
 from wippy.actors.table import ProcessTable
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, TIMEOUT, WippyError
 
@@ -59,10 +60,19 @@ class FunctionCall(Process):
         args: Any,
         context: dict[str, Any] | None,
         on_done: DoneCallback,
+        thread: Any = None,
     ) -> None:
+        """``thread``: the call's coroutine if it already runs (started inline by its caller)."""
         super().__init__(kernel.frames, None, entry_id, profile, context or {})
         self._on_done: DoneCallback | None = on_done
-        self.task = self.spawn_task(kernel.vm.entry_task, entry_id.encode(), profile, args)
+        if thread is None:
+            self.task = self.spawn_task(kernel.vm.entry_task, entry_id.encode(), profile, args)
+        else:
+            self.task = LuaTask(self, thread)
+            self.tasks.append(self.task)
+
+    def describe(self) -> str:
+        return f"function call {self.entry_id}" + (f" {self.pid}" if self.pid is not None else "")
 
     def own_pid(self) -> str:
         if self.pid is None:
@@ -180,15 +190,19 @@ class FunctionRunner:
         on_done: DoneCallback,
         owner: Actor | None = None,
         run_now: bool = False,
+        adopt: tuple[Any, Any, tuple[Any, ...]] | None = None,
     ) -> FunctionCall:
         """Start ``target``; raises NOT_FOUND / INVALID before anything runs. ``run_now``:
         take its first step at once (from a command handler: a callee that does not block
-        then reports to ``on_done`` before this returns)."""
+        then reports to ``on_done`` before this returns). ``adopt``: ``(coroutine, op,
+        args)`` of a call its caller started inline, suspended in its first command, which
+        then runs first (see ``rt.call_inline``)."""
         entry_id, profile = self.resolve(target)
         timeout_ms = (options or {}).get("timeout")
         if timeout_ms is not None and (not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0):
             raise WippyError(INVALID, "call option timeout must be a positive number of milliseconds")
-        call = FunctionCall(self.kernel, entry_id, profile, args, context, on_done)
+        call = FunctionCall(self.kernel, entry_id, profile, args, context, on_done,
+                            thread=adopt[0] if adopt is not None else None)
         if timeout_ms is not None:
             handle = self.kernel.scheduler.loop.call_later(
                 timeout_ms / 1000,
@@ -197,7 +211,7 @@ class FunctionRunner:
             )
             call.on_close(handle.cancel)
         if run_now:
-            self.kernel.scheduler.run_now(call.task)
+            self.kernel.scheduler.run_now(call.task, pending=adopt[1:] if adopt is not None else None)
         else:
             self.kernel.scheduler.start(call.task)
         if owner is not None and not call.closed:  # the caller ending cancels a callee still running

@@ -79,6 +79,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error_to_lua = vm.convert.to_lua
         self._nested = 0  # run_now levels on the Python stack
+        self._draining = False  # inside _drain: its work budget applies (not to a step run elsewhere)
         self.current: LuaTask | None = None  # the task whose Lua runs now (for direct calls)
         self._work = 0
         self._is_error = vm.rt.is_error
@@ -116,26 +117,34 @@ class Scheduler:
         self._drain_pending = False
         ready = self._ready
         self._work = 0  # commands carried out in this drain (callees run inline count too)
-        for _ in range(_DRAIN_BUDGET):
-            if not ready or self._work >= _DRAIN_WORK:
-                break
-            task, payload = ready.popleft()
-            if not task.finished:
-                self._step(task, payload)
+        self._draining = True
+        try:
+            for _ in range(_DRAIN_BUDGET):
+                if not ready or self._work >= _DRAIN_WORK:
+                    break
+                task, payload = ready.popleft()
+                if not task.finished:
+                    self._step(task, payload)
+        finally:
+            self._draining = False
         if ready and not self._drain_pending:
             self._drain_pending = True
             self.loop.call_soon(self._drain)
 
-    def run_now(self, task: LuaTask, payload: Any = None) -> None:
+    def run_now(self, task: LuaTask, payload: Any = None, pending: tuple[Any, tuple[Any, ...]] | None = None) -> None:
         """Step ``task`` immediately, inside the current one's turn (a callee started by a
         command handler): a callee that does not block finishes before its caller's command
-        returns. Nested too deep, it is queued instead, so the Python stack stays bounded."""
-        if self._nested >= _MAX_NESTED:
+        returns. Nested too deep, it is queued instead, so the Python stack stays bounded.
+        ``pending``: ``(op, args)`` of a command the task already yielded (to whoever ran it
+        first), carried out before it is resumed."""
+        if self._nested >= _MAX_NESTED and pending is None:
             self._push(task, payload)
             return
         self._nested += 1
         try:
-            self._step(task, payload)
+            left = self.step(task, payload, pending)
+            if left is not None:
+                self._push(task, left)
         finally:
             self._nested -= 1
 
@@ -144,7 +153,7 @@ class Scheduler:
         drain's work is used up: the caller then takes the command path instead, where the
         task gives the event loop its turn."""
         self._work += 1
-        return self._work >= _DRAIN_WORK and not self._nested
+        return self._work >= _DRAIN_WORK and self._draining and not self._nested
 
     # Stepping ---------------------------------------------------------------------------
     def _step(self, task: LuaTask, payload: Any) -> None:
@@ -152,28 +161,33 @@ class Scheduler:
         if left is not None:
             self._push(task, left)  # out of budget: let others run first
 
-    def step(self, task: LuaTask, payload: Any) -> Any:
+    def step(self, task: LuaTask, payload: Any, pending: tuple[Any, tuple[Any, ...]] | None = None) -> Any:
         """Run ``task`` until it blocks or ends. Returns None, or the payload to resume it
-        with later when it used up its budget (the caller decides where it queues)."""
+        with later when it used up its budget (the caller decides where it queues).
+        ``pending``: see :meth:`run_now`."""
         send = task.thread.send
         handlers = task.actor.dispatcher.handlers
         outer = self.current  # (a caller whose command runs this task inline)
         try:
-            return self._run(task, payload, send, handlers)
+            return self._run(task, payload, send, handlers,
+                             None if pending is None else (True, pending[0], *pending[1]))
         finally:
             self.current = outer
 
-    def _run(self, task: LuaTask, payload: Any, send: Any, handlers: dict[bytes, Handler]) -> Any:
+    def _run(self, task: LuaTask, payload: Any, send: Any, handlers: dict[bytes, Handler], out: Any) -> Any:
         for _ in range(_STEP_BUDGET):
-            if self._work >= _DRAIN_WORK and not self._nested:  # others' turn (timers, sockets)
-                return payload
-            self._work += 1
-            self.current = task
-            try:
-                out = send(payload)
-            except Exception as exc:  # a broken coroutine: Lua itself failed
-                self._fail(task, WippyError(INTERNAL, f"Lua task crashed: {exc}"))
-                return None
+            if out is None:
+                if self._work >= _DRAIN_WORK and self._draining and not self._nested:  # others' turn
+                    return payload
+                self._work += 1
+                self.current = task
+                try:
+                    out = send(payload)
+                except Exception as exc:  # a broken coroutine: Lua itself failed
+                    self._fail(task, WippyError(INTERNAL, f"Lua task crashed: {exc}"))
+                    return None
+            else:
+                self.current = task
             if out[0] is False:  # the task body returned: (false, ok, ...)
                 task.finished = True
                 values = out[2:] if out[1] else self._error_of(out[2] if len(out) > 2 else None)
@@ -182,11 +196,13 @@ class Scheduler:
             if task.finished:  # ended while it ran (a callee it ran inline ended it)
                 return None
             op = out[1]
+            args = out[2:]
+            out = None
             handler = handlers.get(op)
             try:
                 if handler is None:
                     raise WippyError(INVALID, _unknown_command(op, task))
-                result = handler(task, *out[2:])
+                result = handler(task, *args)
             except WippyError as err:
                 payload = (False, self._error_to_lua(err))
                 continue

@@ -15,6 +15,7 @@ local pack, unpack, concat = table.pack, table.unpack, table.concat
 local type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget =
     type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget
 local string_format, load_raw, pcall, xpcall = string.format, load, pcall, xpcall
+local collectgarbage_raw = collectgarbage
 
 local rt = {}
 
@@ -354,18 +355,21 @@ local function explain(v, path, seen)
 end
 
 -- Copy one value for sending to another actor; raises INVALID naming the bad part.
-local function copy(v, what)
+-- `what` names the value in an error ("payload"); with `index`, it is "<what> #<index>"
+-- (made only when there is an error to name).
+local function copy(v, what, index)
   if type(v) ~= "table" then
     local t = type(v)
     if t == "function" or t == "userdata" or t == "thread" then
-      raise("Invalid", explain(v, what or "value", {}))
+      raise("Invalid", explain(v, index and what .. " #" .. index or what or "value", {}))
     end
     return v
   end
   local ok, out = pcall(fast_copy, v, {})
   if ok then return out end
   if out ~= BAD then error(out, 0) end
-  raise("Invalid", explain(v, what or "value", {}) or "value cannot cross an actor boundary")
+  raise("Invalid", explain(v, index and what .. " #" .. index or what or "value", {})
+    or "value cannot cross an actor boundary")
 end
 rt.copy = copy
 
@@ -374,7 +378,7 @@ local function copy_args(...)
   local n = select("#", ...)
   local out = { n = n }
   for i = 1, n do
-    out[i] = copy((select(i, ...)), "argument #" .. i)
+    out[i] = copy((select(i, ...)), "argument", i)
   end
   return out
 end
@@ -449,6 +453,58 @@ function rt.task_main(budget, fn, ...)
     sethook(co, budget_hook, "", BUDGET_CHECK_EVERY)
   end
   return false, xpcall(fn, on_error, ...)
+end
+
+-- A synchronous call of an entry (funcs.call) run inside the caller's step: the callee gets
+-- its own coroutine and instance as any call does, but no actor of its own unless it needs
+-- one. It runs until it finishes -- the caller then has the result without any command --
+-- or until its first command: the caller then hands the suspended callee to the driver
+-- ("funcs.adopt"), which makes it a function call actor and carries that command out.
+local INLINE_DEPTH = 16  -- nested inline calls at most (each holds a C stack level)
+local inline_depth = 0
+
+local function inline_failure(target, err)
+  if not is_error(err) then  -- the bare allocation failure (no error handler runs for it)
+    if err == "not enough memory" then
+      err = new_error("LimitExceeded", "the runtime's Lua memory limit was reached while this call allocated; "
+        .. "it was stopped", false)
+    else
+      err = new_error("Internal", tostring(err), nil)
+    end
+  end
+  if err._kind == "LimitExceeded" then
+    rawset(err, "_message", "function call " .. target .. ": " .. err._message)
+    collectgarbage_raw()  -- a memory hog's garbage goes before anyone else allocates
+  end
+  return nil, err
+end
+
+local function inline_outcome(target, co, resumed_ok, first, ...)
+  inline_depth = inline_depth - 1
+  hook_ticks, aborting = 0, nil  -- the callee's step is over; the caller's goes on
+  if not resumed_ok then error(first, 0) end  -- (task_main catches every error: not reached)
+  if first == CMD then
+    if not co_isyieldable() then  -- a callback run by C (table.sort, string.gsub, ...)
+      co_close(co)
+      raise("Invalid", "cannot block (funcs.call of " .. tostring(target) .. ") inside a callback called "
+        .. "from C code such as a table.sort comparator, a string.gsub replacement or a __tostring; "
+        .. "block outside it")
+    end
+    return call("funcs.adopt", target, co, ...)
+  end
+  co = nil  -- (the dead callee's stack is garbage now)
+  local xok, ok, out, value = ...  -- the task body returned: false, xpcall's results
+  if not xok then return inline_failure(target, ok) end
+  if ok then return value, nil end
+  return nil, out
+end
+
+-- `profile` comes from the driver's rt.inline_call (false: take the command path).
+function rt.call_inline(target, profile, args)
+  if inline_depth >= INLINE_DEPTH then return call("funcs.call", target, nil, nil, args) end
+  inline_depth = inline_depth + 1
+  local co = co_create(rt.task_main)
+  return inline_outcome(target, co, co_resume(co, nil, rt.entry_task, target, profile, args))
 end
 
 -- User coroutines suspended in a blocking call: only the driver's answer may resume them.
@@ -888,7 +944,7 @@ function rt.finish_results(...)
   end
   local n = select("#", ...)
   local out = { n = n }
-  for i = 1, n do out[i] = copy((select(i, ...)), "result #" .. i) end
+  for i = 1, n do out[i] = copy((select(i, ...)), "result", i) end
   return true, out
 end
 

@@ -33,7 +33,8 @@ def commands(kernel: Kernel) -> dict[str, Any]:
     def call_options(opts: Any) -> dict[str, Any] | None:
         return None if opts is None else to_python(opts, "options")
 
-    def call(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
+    def call(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any, *,
+             adopt: tuple[Any, Any, tuple[Any, ...]] | None = None) -> Any:
         # The callee runs at once: one that does not block answers before this returns,
         # and the caller goes on in the same step (no round trip through the run queue).
         now: list[tuple[Any, Any]] = []
@@ -49,7 +50,8 @@ def commands(kernel: Kernel) -> dict[str, Any]:
         try:
             name = check_target(target)
             kernel.functions.start(
-                name, args, call_context(task, ctx), call_options(opts), done, owner=task.actor, run_now=True
+                name, args, call_context(task, ctx), call_options(opts), done, owner=task.actor, run_now=True,
+                adopt=adopt,
             )
         except WippyError as err:
             return (None, to_lua(err))
@@ -57,6 +59,28 @@ def commands(kernel: Kernel) -> dict[str, Any]:
             return now[0]
         suspended = True
         return PENDING
+
+    def adopt(task: LuaTask, target: Any, thread: Any, op: Any, *args: Any) -> Any:
+        """A callee started inline (``rt.call_inline``) issued its first command: it becomes a
+        function call actor around its coroutine, which carries that command out; the caller
+        then waits for it as for any ``funcs.call``."""
+        return call(task, target, None, None, None, adopt=(thread, op, args))
+
+    def inline_call(target: Any) -> Any:
+        """Direct call from Lua (``funcs.call`` without context or options): the callee's
+        profile when it may run inside the caller's step (``rt.call_inline``), else false.
+        Only for callers on the kernel's own dispatcher (a durable workflow records its
+        calls), and each counts as a command of the drain (others get their turn)."""
+        current = scheduler.current
+        if current is None or current.actor.dispatcher.handlers.get(b"funcs.call") is not call:
+            return False
+        try:
+            _, profile = kernel.functions.resolve(check_target(target))
+        except WippyError:
+            return False  # the command path reports it
+        return False if scheduler.used_up() else profile
+
+    vm.rt[b"inline_call"] = inline_call
 
     def call_async(task: LuaTask, target: Any, ctx: Any, opts: Any, args: Any) -> Any:
         try:
@@ -93,6 +117,7 @@ def commands(kernel: Kernel) -> dict[str, Any]:
 
     return {
         "funcs.call": call,
+        "funcs.adopt": adopt,
         "funcs.async": call_async,
         "future.state": future_state,
         "future.cancel": future_cancel,

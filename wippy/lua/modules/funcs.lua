@@ -23,7 +23,13 @@ local function start(ctx, opts, target, ...)
 end
 
 local function call_sync(ctx, opts, target, ...)
-  return call("funcs.call", target, ctx, opts, copy_args(...))
+  local args = copy_args(...)
+  if ctx == nil and opts == nil then
+    local inline = rt.inline_call  -- (the driver's: the entry's profile when the call may run inline)
+    local profile = inline and inline(target)
+    if profile then return rt.call_inline(target, profile, args) end
+  end
+  return call("funcs.call", target, ctx, opts, args)
 end
 
 local function call_async(ctx, opts, target, ...)
