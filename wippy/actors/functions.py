@@ -191,12 +191,14 @@ class FunctionRunner:
         owner: Actor | None = None,
         run_now: bool = False,
         adopt: tuple[Any, Any, tuple[Any, ...]] | None = None,
+        prepare: Callable[[FunctionCall], None] | None = None,
     ) -> FunctionCall:
         """Start ``target``; raises NOT_FOUND / INVALID before anything runs. ``run_now``:
         take its first step at once (from a command handler: a callee that does not block
         then reports to ``on_done`` before this returns). ``adopt``: ``(coroutine, op,
         args)`` of a call its caller started inline, suspended in its first command, which
-        then runs first (see ``rt.call_inline``)."""
+        then runs first (see ``rt.call_inline``). ``prepare(call)`` runs before the call
+        does (a service attaches what the call's commands will look for)."""
         entry_id, profile = self.resolve(target)
         timeout_ms = (options or {}).get("timeout")
         if timeout_ms is not None and (not isinstance(timeout_ms, (int, float)) or timeout_ms <= 0):
@@ -210,6 +212,8 @@ class FunctionRunner:
                 WippyError(TIMEOUT, f"function {entry_id} timed out after {timeout_ms} ms", retryable=True),
             )
             call.on_close(handle.cancel)
+        if prepare is not None:
+            prepare(call)
         if run_now:
             self.kernel.scheduler.run_now(call.task, pending=adopt[1:] if adopt is not None else None)
         else:

@@ -344,14 +344,19 @@ class HttpService:
                 future.set_result((ok, value))
 
         func = endpoint.config.func
-        try:
-            call = self.kernel.functions.start(func, self._no_args, {}, None, done)
+
+        def attach(call: FunctionCall) -> None:
+            self._attached[call] = ex
+
+        try:  # the handler's first step runs now: one that does not block has answered on return
+            call = self.kernel.functions.start(func, self._no_args, {}, None, done, run_now=True, prepare=attach)
         except WippyError as err:
             log.error("%s %s: cannot call %s: %s", request.method, request.path, func, err)
             return error_response(500, err.message, err.kind, headers)
-        self._attached[call] = ex
         try:
-            if cfg.write_timeout is None:
+            if future.done():
+                ok, value = future.result()
+            elif cfg.write_timeout is None:
                 ok, value = await future
             else:
                 async with asyncio.timeout(cfg.write_timeout):
