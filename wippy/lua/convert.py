@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 200
+_SCALARS = frozenset((int, float, bool, type(None)))  # values that convert to themselves
 _probe = lua54.LuaRuntime()
 _LuaTable = type(_probe.table())
 # lupa hands out a coroutine that has not started as a function-like object.
@@ -95,11 +96,25 @@ class Converter:
             keys = sorted(k for k, _ in items)
             if keys[0] == 1 and keys[-1] == n:
                 values = dict(items)
-                return [self._item(values[i], f"{path}[{i}]", depth) for i in range(1, n + 1)]
+                out_list = []
+                for i in range(1, n + 1):
+                    v = values[i]
+                    # plain scalars need no path (it only names a value in an error)
+                    out_list.append(v if type(v) in _SCALARS else self._item(v, f"{path}[{i}]", depth))
+                return out_list
         out: dict[Any, Any] = {}
         for k, v in items:
             pk = self._key(k, path)
-            out[pk] = self._item(v, f"{path}.{pk}" if isinstance(pk, str) else f"{path}[{pk}]", depth)
+            tv = type(v)
+            if tv in _SCALARS:
+                out[pk] = v
+            elif tv is bytes:
+                try:
+                    out[pk] = v.decode("utf-8")
+                except UnicodeDecodeError:
+                    out[pk] = v
+            else:
+                out[pk] = self._item(v, f"{path}.{pk}" if isinstance(pk, str) else f"{path}[{pk}]", depth)
         if len(out) != n:  # Python equates true/1 and false/0 as keys; never drop one silently
             raise invalid(f"{path}: table has both a boolean key and the equal number key (true/1, false/0)")
         return out
