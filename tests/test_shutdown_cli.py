@@ -203,3 +203,32 @@ def test_a_faked_channel_handle_is_a_lua_error_not_a_python_traceback(tmp_path: 
     failed = next(line for line in run.lines if line.startswith("wippy: app:fake_service failed"))
     assert "Invalid: channel:send must be called on a channel" in failed, failed
     assert "Traceback" not in out and 'File "' not in out, out
+
+
+def test_sigint_stops_run_within_seconds_while_lua_spins(tmp_path: Path) -> None:
+    """A service that spins in Lua without yielding (restarted each time its CPU budget stops
+    it) does not keep SIGINT from stopping `wippy run` promptly, without a traceback."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "_index.yaml").write_text(
+        "namespace: app\n"
+        "entries:\n"
+        "  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}\n"
+        "  - {name: spin, kind: process.lua, source: file://spin.lua, method: main}\n"
+        "  - {name: spinner, kind: process.service, process: app:spin, host: app:procs,\n"
+        "     lifecycle: {auto_start: true, restart: {initial_delay: 1ms, max_attempts: 1000}}}\n")
+    (root / "spin.lua").write_text('local function main() print("spinning") while true do end end\n'
+                                   "return {main = main}\n")
+    run = Running(root)
+    try:
+        run.wait_for("spinning")
+        sent = time.monotonic()
+        run.proc.send_signal(signal.SIGINT)
+        code = run.wait(timeout=15)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+    assert time.monotonic() - sent < 5, run.output
+    assert code in (0, 130), (code, run.output)
+    assert "Traceback" not in run.output, run.output
