@@ -8,17 +8,13 @@ tests/test_workflows_cli.py::test_list_piped_into_a_reader_that_stops_early.)
 from __future__ import annotations
 
 import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-WIPPY = [sys.executable, "-m", "wippy.cli"]
+from tests.running import Running
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals")
 
@@ -98,53 +94,6 @@ def make_project(root: Path, *, fake: bool = False) -> Path:
     (root / "wf.lua").write_text(WF)
     (root / "fake.lua").write_text(FAKE_LUA)
     return root
-
-
-class Running:
-    """``wippy run DIR`` in a subprocess, its output (stdout and stderr) line by line."""
-
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen([*WIPPY, "run", str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self._new.put(line)
-        self._new.put(None)
-
-    def wait_for(self, text: str, timeout: float = 20.0) -> None:
-        if any(text in line for line in self.lines):
-            return
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(deadline - time.monotonic(), 0.001))
-            except queue.Empty:
-                line = None
-            if line is None:
-                raise AssertionError(f"no {text!r} in the output of wippy run:\n" + self.output)
-            if text in line:
-                return
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait(self, timeout: float = 20.0) -> int:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise
-        self._reader.join(timeout=5)
-        return code
 
 
 def test_a_second_ctrl_c_ends_run_at_once_without_a_traceback(tmp_path: Path) -> None:

@@ -16,12 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import queue
-import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +27,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests.running import WIPPY, Running
 from wippy import Runtime, load_project
 from wippy.actors.router import make_pid
 from wippy.cli import main as cli
@@ -37,8 +35,6 @@ from wippy.errors import WippyError
 from wippy.providers.workflow import faults, mailbox
 from wippy.providers.workflow.host import WorkflowHost
 from wippy.providers.workflow.journal import Journal, JournalReader, RunRecord
-
-WIPPY = [sys.executable, "-m", "wippy.cli"]
 
 INDEX = """\
 namespace: app
@@ -154,60 +150,6 @@ def start_workflows(root: Path, specs: list[dict[str, Any]]) -> None:
 
 def wippy(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*WIPPY, *args], capture_output=True, text=True, timeout=60)
-
-
-class Running:
-    """``wippy run DIR`` in a subprocess, its output (stdout and stderr) line by line."""
-
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen([*WIPPY, "run", str(root)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self._new.put(line)
-        self._new.put(None)  # the end of the output
-
-    def wait_for(self, text: str, timeout: float = 20.0) -> None:
-        """Block until a line containing ``text`` is printed."""
-        if any(text in line for line in self.lines):
-            return
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(deadline - time.monotonic(), 0.001))
-            except queue.Empty:
-                line = None
-            if line is None:
-                raise AssertionError(f"no {text!r} in the output of wippy run:\n" + "\n".join(self.lines))
-            if text in line:
-                return
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            code = self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._reader.join(timeout=5)
-        return code
 
 
 def assert_one_clear_error(proc: subprocess.CompletedProcess[str], store: Path, *, changed_nothing: bool) -> str:
