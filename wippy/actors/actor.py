@@ -37,7 +37,12 @@ class Actor:
         self.closed = False
 
     def spawn_task(self, fn: Any, *args: Any, name: str = "main") -> LuaTask:
-        task = LuaTask(self, self.kernel.vm.new_thread(self.step_budget, fn, *args), name)
+        return self.add_task(self.kernel.vm.new_thread(self.step_budget, fn, *args), name)
+
+    def add_task(self, thread: Any, name: str = "main") -> LuaTask:
+        """Own the runtime coroutine ``thread`` (made by :meth:`spawn_task`, or already
+        running: a call its caller started inline) as a task of this actor."""
+        task = LuaTask(self, thread, name)
         tasks = self.tasks
         if len(tasks) >= self._prune_at:  # drop finished coroutines; amortised O(1) per spawn
             self.tasks = tasks = [t for i, t in enumerate(tasks) if i == 0 or not t.finished]

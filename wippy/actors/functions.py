@@ -9,7 +9,6 @@ from wippy.actors.channel import Channel
 from wippy.actors.host import ExitResult, Limits
 from wippy.actors.process import Process, result_of
 from wippy.actors.router import make_pid
-from wippy.actors.scheduler import LuaTask
 from wippy.actors.table import ProcessTable
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, TIMEOUT, WippyError
 
@@ -68,8 +67,7 @@ class FunctionCall(Process):
         if thread is None:
             self.task = self.spawn_task(kernel.vm.entry_task, entry_id.encode(), profile, args)
         else:
-            self.task = LuaTask(self, thread)
-            self.tasks.append(self.task)
+            self.task = self.add_task(thread)
 
     def describe(self) -> str:
         return f"function call {self.entry_id}" + (f" {self.pid}" if self.pid is not None else "")
@@ -219,9 +217,12 @@ class FunctionRunner:
         else:
             self.kernel.scheduler.start(call.task)
         if owner is not None and not call.closed:  # the caller ending cancels a callee still running
-            if owner.closed:  # (ended by the callee's first step)
+            def caller_gone() -> None:
                 call.fail(WippyError(CANCELED, f"caller of {entry_id} ended"))
+
+            if owner.closed:  # (ended by the callee's first step)
+                caller_gone()
             else:
-                key = owner.on_close(lambda: call.fail(WippyError(CANCELED, f"caller of {entry_id} ended")))
+                key = owner.on_close(caller_gone)
                 call.on_close(lambda: owner.discard_cleanup(key))
         return call

@@ -36,9 +36,6 @@ def parse_pid(pid: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-_ROUTES_MAX = 65536  # parsed PIDs kept by Router.route; the cache starts over past it
-
-
 @functools.lru_cache(maxsize=1 << 16)
 def _host_id_of(pid: str) -> str:
     """The host ID of a PID, parsed once per PID string (raises INVALID like parse_pid)."""
@@ -50,7 +47,6 @@ class Router:
 
     def __init__(self) -> None:
         self.hosts: dict[str, Host] = {}
-        self._routes: dict[bytes, tuple[str, str]] = {}  # PID as Lua has it -> (PID, host ID)
         self.names: dict[str, str] = {}
         self._names_of: dict[str, set[str]] = {}
         self._callbacks: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -92,18 +88,9 @@ class Router:
         )
 
     def route(self, dest: bytes) -> tuple[str, Host | None]:
-        """The PID and host for a destination as Lua passes it (a PID or a registered
-        name): the hot path of a send, which parses each PID string once."""
-        found = self._routes.get(dest)
-        if found is None:
-            if not dest.startswith(b"{"):
-                pid = self.resolve(dest.decode())
-                return pid, self.host_of(pid)
-            pid = dest.decode()
-            if len(self._routes) >= _ROUTES_MAX:
-                self._routes.clear()
-            found = self._routes[dest] = (pid, _host_id_of(pid))
-        return found[0], self.hosts.get(found[1])
+        """The PID and host for a destination as Lua passes it (a PID or a registered name)."""
+        pid = self.resolve(dest.decode())
+        return pid, self.hosts.get(_host_id_of(pid))
 
     def host_of(self, pid: str) -> Host | None:
         return self.hosts.get(_host_id_of(pid))
@@ -112,7 +99,7 @@ class Router:
     def resolve(self, dest: str) -> str:
         """A PID for a PID or a registered name."""
         if dest.startswith("{"):
-            parse_pid(dest)
+            _host_id_of(dest)  # (validates it; parsed once per PID string)
             return dest
         pid = self.names.get(dest)
         if pid is None:

@@ -142,9 +142,7 @@ class Scheduler:
             return
         self._nested += 1
         try:
-            left = self.step(task, payload, pending)
-            if left is not None:
-                self._push(task, left)
+            self._step(task, payload, pending)
         finally:
             self._nested -= 1
 
@@ -156,8 +154,8 @@ class Scheduler:
         return self._work >= _DRAIN_WORK and self._draining and not self._nested
 
     # Stepping ---------------------------------------------------------------------------
-    def _step(self, task: LuaTask, payload: Any) -> None:
-        left = self.step(task, payload)
+    def _step(self, task: LuaTask, payload: Any, pending: tuple[Any, tuple[Any, ...]] | None = None) -> None:
+        left = self.step(task, payload, pending)
         if left is not None:
             self._push(task, left)  # out of budget: let others run first
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -284,10 +282,10 @@ def _exit_now() -> None:
     """A second SIGINT/SIGTERM while stopping: end the process at once, as a crash would.
     Nothing acknowledged is lost (the journal syncs every commit before acknowledging);
     open workflows resume on the next start."""
-    sys.stdout.flush()
-    print("wippy: interrupted again; exiting without waiting for the stop (open workflows resume "
-          "on the next start)", file=sys.stderr, flush=True)
-    os._exit(130)
+    from wippy.interrupt import EXIT_INTERRUPTED, hard_exit
+
+    hard_exit(EXIT_INTERRUPTED, "wippy: interrupted again; exiting without waiting for the stop (open "
+                                "workflows resume on the next start)")
 
 
 __all__: list[Any] = ["Lifecycle", "run_forever", "seconds", "start_levels"]

@@ -45,6 +45,14 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def _text(value: bytes) -> str | bytes:
+    """A Lua string as Python text, or as the bytes it is when it is not UTF-8."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
 class Converter:
     """Converts values for one Lua state."""
 
@@ -66,10 +74,7 @@ class Converter:
         if t is int or t is float:
             return value
         if t is bytes:
-            try:
-                return value.decode("utf-8")
-            except UnicodeDecodeError:
-                return value
+            return _text(value)
         if t is _LuaTable:
             return self._table_to_python(value, path, 0)
         raise invalid(f"{path}: a {_describe(value)} cannot cross an actor boundary (only data can)")
@@ -109,10 +114,7 @@ class Converter:
             if tv in _SCALARS:
                 out[pk] = v
             elif tv is bytes:
-                try:
-                    out[pk] = v.decode("utf-8")
-                except UnicodeDecodeError:
-                    out[pk] = v
+                out[pk] = _text(v)
             else:
                 out[pk] = self._item(v, f"{path}.{pk}" if isinstance(pk, str) else f"{path}[{pk}]", depth)
         if len(out) != n:  # Python equates true/1 and false/0 as keys; never drop one silently
@@ -122,10 +124,7 @@ class Converter:
     def _key(self, k: Any, path: str) -> Any:
         t = type(k)
         if t is bytes:
-            try:
-                return k.decode("utf-8")
-            except UnicodeDecodeError:
-                return k
+            return _text(k)
         if t is int or t is float or t is bool:
             return k
         raise invalid(f"{path}: table key of type {_describe(k)} cannot cross an actor boundary")
