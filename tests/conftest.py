@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -49,6 +50,22 @@ class Project:
     def call(self, entry: str, *args: Any, **kwargs: Any) -> Any:
         runtime = self.runtime()
         return asyncio.run(runtime.call(entry, *args, **kwargs))
+
+
+T = TypeVar("T")
+
+
+async def until(check: Callable[[], T | None], what: str, timeout: float = 10.0) -> T:
+    """Wait on the event loop until ``check()`` returns something true (a state of the
+    store, a host or a run), and return it; fails naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

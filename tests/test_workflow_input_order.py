@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.conftest import until
 from wippy import Runtime, load_project
 from wippy.cli import main as wippy_main
 from wippy.providers import SpawnRequest
@@ -130,17 +131,6 @@ def history_messages(run: RunRecord) -> list[dict[str, Any]]:
     return [{"topic": r["topic"], "v": r["v"]} for r in run.history if r.get("in") == "msg"]
 
 
-async def until(check: Callable[[], T | None], what: str, timeout: float = DEADLINE) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def exit_future(rt: Runtime) -> tuple[asyncio.Future[dict[str, Any]], Callable[[dict[str, Any]], None]]:
     """A future for an EXIT event (value and error as Python data), and the callback to
     give a callback PID that resolves it."""
@@ -224,7 +214,7 @@ def test_signals_queued_with_the_cli_arrive_in_send_order(root: Path, capsys: py
         async with Runtime(load_project(root)) as rt:
             pid = await start(rt, "app:collect", len(TOPICS))
             # the code has started (it is waiting in its inbox) before the host stops
-            await until(lambda: (run := read_run(root, wid(pid))) is not None and run.history, "the workflow")
+            await until(lambda: (run := read_run(root, wid(pid))) is not None and run.history, "the workflow", DEADLINE)
             return wid(pid)
 
     workflow_id = asyncio.run(first())
@@ -238,7 +228,7 @@ def test_signals_queued_with_the_cli_arrive_in_send_order(root: Path, capsys: py
 
     async def second() -> RunRecord:
         async with Runtime(load_project(root)):
-            return await until(lambda: closed(root, workflow_id), "the workflow to complete")
+            return await until(lambda: closed(root, workflow_id), "the workflow to complete", DEADLINE)
 
     run = asyncio.run(second())
     assert run.status == "completed", run.error

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests.conftest import until
 from tests.running import WIPPY, Running
 from wippy import Runtime, load_project
 from wippy.actors.router import make_pid
@@ -109,18 +110,6 @@ def store_of(root: Path) -> Path:
 
 def spec(workflow_id: str, pad: int = 0, steps: int = 0) -> dict[str, Any]:
     return {"id": workflow_id, "args": [workflow_id, "x" * pad, steps]}
-
-
-async def until(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Wait for ``check()`` to hold (a state of the store or the host)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.01)
 
 
 def read_runs(store: Path) -> dict[str, RunRecord]:
@@ -385,7 +374,7 @@ def test_a_full_disk_is_waited_out_and_nothing_is_lost(tmp_path: Path, caplog: p
             # new workflows with large inputs need new pages: their batch fails, SQLITE_FULL
             starting = asyncio.create_task(rt.run("app:start", [spec(f"during-{i}", pad=30_000) for i in range(3)]))
             await until(lambda: journal.stalled is not None and sum(a is not None for a in attempts) >= 3,
-                        what="three attempts failed on the full disk")
+                        "three attempts failed on the full disk")
             stalled = journal.stalled
             assert stalled is not None and stalled.retryable
             assert f"workflow store {store}: the disk is full" in stalled.message
@@ -396,12 +385,12 @@ def test_a_full_disk_is_waited_out_and_nothing_is_lost(tmp_path: Path, caplog: p
 
             pages(1 << 30)  # space again: the writer's next retry commits, nobody is told to retry
             await asyncio.wait_for(starting, 10)
-            await until(lambda: journal.stalled is None, what="the stall to end")
+            await until(lambda: journal.stalled is None, "the stall to end")
             for i in range(3):
                 for group in ("before", "during"):
                     assert host.deliver(make_pid("app:wfs", f"{group}-{i}"), "go", rt.kernel.vm.to_lua({"n": i}), None)
             await until(lambda: {r.status for r in read_runs(store).values()} == {"completed"}
-                        and len(read_runs(store)) == 6, what="every workflow to complete")
+                        and len(read_runs(store)) == 6, "every workflow to complete")
             assert attempts[-1] is None
 
     asyncio.run(main())
@@ -450,7 +439,7 @@ def test_a_refused_record_stops_only_its_workflow(tmp_path: Path, caplog: pytest
             host = workflow_host(rt)
             assert host.recovered == 3
             await until(lambda: all(read_runs(store)[w].status == "completed" for w in ("r-1", "r-3")),
-                        what="r-1 and r-3 to complete")
+                        "r-1 and r-3 to complete")
             stopped = host.actors.get(make_pid("app:wfs", "r-2"))
             assert stopped is not None and stopped.stuck is not None
             assert f"workflow store {store} refused a record" in stopped.stuck and "planted" in stopped.stuck
@@ -480,7 +469,7 @@ def test_a_refused_record_stops_only_its_workflow(tmp_path: Path, caplog: pytest
 
     async def third_life() -> int:
         async with Runtime(load_project(root)) as rt:
-            await until(lambda: read_runs(store)["r-2"].status == "completed", what="r-2 to complete")
+            await until(lambda: read_runs(store)["r-2"].status == "completed", "r-2 to complete")
             return workflow_host(rt).recovered
 
     assert asyncio.run(third_life()) == 1

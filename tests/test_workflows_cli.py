@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.running import Running
 from wippy import Runtime, load_project
 from wippy.cli_workflows import open_admin
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
@@ -254,40 +253,6 @@ def test_choosing_the_store(tmp_path: Path) -> None:
 
 
 # Live: `wippy run` in one process, `wippy workflows signal` from another ---------------------------
-class Running:
-    """``wippy run DIR`` in a subprocess, its output collected line by line."""
-
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "wippy.cli", "run", str(root)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, text: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no {text!r} in the output of wippy run:\n" + "\n".join(self.lines))
-            time.sleep(0.02)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            code = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._reader.join(timeout=5)
-        return code
-
-
 def test_signal_from_another_process_completes_a_workflow_of_a_running_host(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", live=True)
 
