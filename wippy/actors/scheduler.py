@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from wippy.errors import INTERNAL, INVALID, LIMIT_EXCEEDED, WippyError
+from wippy.errors import INTERNAL, INVALID, WippyError
 
 if TYPE_CHECKING:
     from wippy.actors.actor import Actor
@@ -82,7 +82,7 @@ class Scheduler:
         self._draining = False  # inside _drain: its work budget applies (not to a step run elsewhere)
         self.current: LuaTask | None = None  # the task whose Lua runs now (for direct calls)
         self._work = 0
-        self._is_error = vm.rt.is_error
+        self._failure_error = vm.rt.failure_error
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -215,16 +215,8 @@ class Scheduler:
         return payload
 
     def _error_of(self, value: Any) -> tuple[Any]:
-        """A failed task's error as an error object: Lua does not run the error handler for
-        an allocation failure, so the task body hands back the bare "not enough memory"."""
-        if self._is_error(value):
-            return (value,)
-        if value == b"not enough memory":
-            err = WippyError(LIMIT_EXCEEDED, "the runtime's Lua memory limit was reached while this task "
-                                             "allocated; it was stopped", retryable=False)
-        else:
-            err = WippyError(INTERNAL, value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
-        return (self._error_to_lua(err),)
+        """A failed task's error as an error object (``rt.failure_error``)."""
+        return (self._failure_error(value),)
 
     def _fail(self, task: LuaTask, err: WippyError) -> None:
         task.finished = True

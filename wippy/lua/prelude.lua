@@ -357,19 +357,23 @@ end
 -- Copy one value for sending to another actor; raises INVALID naming the bad part.
 -- `what` names the value in an error ("payload"); with `index`, it is "<what> #<index>"
 -- (made only when there is an error to name).
+local function label(what, index)
+  if index then return what .. " #" .. index end
+  return what or "value"
+end
+
 local function copy(v, what, index)
   if type(v) ~= "table" then
     local t = type(v)
     if t == "function" or t == "userdata" or t == "thread" then
-      raise("Invalid", explain(v, index and what .. " #" .. index or what or "value", {}))
+      raise("Invalid", explain(v, label(what, index), {}))
     end
     return v
   end
   local ok, out = pcall(fast_copy, v, {})
   if ok then return out end
   if out ~= BAD then error(out, 0) end
-  raise("Invalid", explain(v, index and what .. " #" .. index or what or "value", {})
-    or "value cannot cross an actor boundary")
+  raise("Invalid", explain(v, label(what, index), {}) or "value cannot cross an actor boundary")
 end
 rt.copy = copy
 
@@ -463,15 +467,20 @@ end
 local INLINE_DEPTH = 16  -- nested inline calls at most (each holds a C stack level)
 local inline_depth = 0
 
-local function inline_failure(target, err)
-  if not is_error(err) then  -- the bare allocation failure (no error handler runs for it)
-    if err == "not enough memory" then
-      err = new_error("LimitExceeded", "the runtime's Lua memory limit was reached while this call allocated; "
-        .. "it was stopped", false)
-    else
-      err = new_error("Internal", tostring(err), nil)
-    end
+-- A failed task body's error as an error object: Lua runs no error handler for an
+-- allocation failure, so the body hands back the bare "not enough memory".
+local function failure_error(err)
+  if is_error(err) then return err end
+  if err == "not enough memory" then
+    return new_error("LimitExceeded", "the runtime's Lua memory limit was reached while this task allocated; "
+      .. "it was stopped", false)
   end
+  return new_error("Internal", tostring(err), nil)
+end
+rt.failure_error = failure_error
+
+local function inline_failure(target, err)
+  err = failure_error(err)
   if err._kind == "LimitExceeded" then
     rawset(err, "_message", "function call " .. target .. ": " .. err._message)
     collectgarbage_raw()  -- a memory hog's garbage goes before anyone else allocates
