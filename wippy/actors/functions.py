@@ -226,3 +226,28 @@ class FunctionRunner:
                 key = owner.on_close(caller_gone)
                 call.on_close(lambda: owner.discard_cleanup(key))
         return call
+
+    def run(self, target: str, args: Any, on_done: DoneCallback,
+            prepare: Callable[[FunctionCall], None] | None = None, bind: Callable[[Any], None] | None = None,
+            ) -> FunctionCall | None:
+        """Run ``target`` now, from outside any task (a request the server answers): a call
+        that finishes without issuing a command reports to ``on_done`` before this returns
+        and never becomes an actor (None); at its first command it becomes a function call
+        around its coroutine, as an inline ``funcs.call`` does (``prepare`` runs then), and
+        that call is returned. ``bind(coroutine)`` runs before the first step."""
+        entry_id, profile = self.resolve(target)
+        kernel = self.kernel
+        thread = kernel.vm.new_thread(kernel.frames.limits.step_budget, kernel.vm.entry_task, entry_id.encode(),
+                                      profile, args)
+        if bind is not None:
+            bind(thread)
+        out = kernel.scheduler.run_detached(thread)
+        if out[0] is not False:  # its first command: from here it is a function call
+            return self.start(target, args, None, None, on_done, run_now=True, adopt=(thread, out[1], out[2:]),
+                              prepare=prepare)
+        result = result_of(out[1], out[2:] if out[1] else (kernel.scheduler.failure_error(out[2] if len(out) > 2 else None),))
+        if result.error is None:
+            on_done(True, result.value)
+        else:
+            on_done(False, result.error)
+        return None

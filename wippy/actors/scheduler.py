@@ -146,6 +146,23 @@ class Scheduler:
         finally:
             self._nested -= 1
 
+    def run_detached(self, thread: Any) -> Any:
+        """Take the first step of a runtime coroutine no actor owns yet (see
+        ``FunctionRunner.run``); returns what it yielded, ``(false, ...)`` once it ended.
+        No task is current meanwhile, so direct calls from Lua take the command path."""
+        outer, self.current = self.current, None
+        self._work += 1
+        try:
+            return thread.send(None)
+        except Exception as exc:  # a broken coroutine: Lua itself failed
+            return (False, False, self._error_to_lua(WippyError(INTERNAL, f"Lua task crashed: {exc}")))
+        finally:
+            self.current = outer
+
+    def failure_error(self, value: Any) -> Any:
+        """A failed task body's error as an error object (``rt.failure_error``)."""
+        return self._failure_error(value)
+
     def used_up(self) -> bool:
         """Count one command a task carries out by a direct call (no yield); True when the
         drain's work is used up: the caller then takes the command path instead, where the
@@ -188,7 +205,7 @@ class Scheduler:
                 self.current = task
             if out[0] is False:  # the task body returned: (false, ok, ...)
                 task.finished = True
-                values = out[2:] if out[1] else self._error_of(out[2] if len(out) > 2 else None)
+                values = out[2:] if out[1] else (self.failure_error(out[2] if len(out) > 2 else None),)
                 task.actor.task_finished(task, out[1], values)
                 return None
             if task.finished:  # ended while it ran (a callee it ran inline ended it)
@@ -213,10 +230,6 @@ class Scheduler:
                 return None
             payload = (True, *result) if result else (True,)
         return payload
-
-    def _error_of(self, value: Any) -> tuple[Any]:
-        """A failed task's error as an error object (``rt.failure_error``)."""
-        return (self._failure_error(value),)
 
     def _fail(self, task: LuaTask, err: WippyError) -> None:
         task.finished = True

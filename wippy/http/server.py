@@ -219,6 +219,8 @@ class HttpService:
         self._listener: asyncio.Server | None = None
         self._attached = kernel.attached(ATTACHMENT)
         self._no_args: Any = None
+        self._bind: Any = None  # rt.http_bind, rt.http_pull (http.lua)
+        self._pull: Any = None
 
     def __repr__(self) -> str:
         return f"<HttpService {self.entry.id} {self.address}>"
@@ -251,6 +253,8 @@ class HttpService:
     async def _start(self) -> None:
         self.routes = build_routes(self.kernel.registry, self.entry.id)
         self._no_args = self.kernel.lua_args(())
+        rt = self.kernel.vm.rt
+        self._bind, self._pull = rt.http_bind, rt.http_pull
         cfg = self.config
         # lingering: how long the rest of an unread body is read (and dropped) before closing
         self._server = web.Server(self._handle, handler_cancellation=True, keepalive_timeout=cfg.idle_timeout,
@@ -348,15 +352,20 @@ class HttpService:
         def attach(call: FunctionCall) -> None:
             self._attached[call] = ex
 
+        def bind(thread: Any) -> None:
+            ex.lua_state, ex.lua_pull = self._bind(thread, ex.method.encode(), ex.path.encode()), self._pull
+
         try:  # the handler's first step runs now: one that does not block has answered on return
-            call = self.kernel.functions.start(func, self._no_args, {}, None, done, run_now=True, prepare=attach)
+            call = self.kernel.functions.run(func, self._no_args, done, prepare=attach, bind=bind)
         except WippyError as err:
             log.error("%s %s: cannot call %s: %s", request.method, request.path, func, err)
             return error_response(500, err.message, err.kind, headers)
+        if future.done():  # (always so when run() returned no call: it ran to its end)
+            ok, value = future.result()
+            return await self._respond(ex, endpoint, ok, value)
+        assert call is not None
         try:
-            if future.done():
-                ok, value = future.result()
-            elif cfg.write_timeout is None:
+            if cfg.write_timeout is None:
                 ok, value = await future
             else:
                 async with asyncio.timeout(cfg.write_timeout):
@@ -374,10 +383,9 @@ class HttpService:
         except asyncio.CancelledError:  # the client went away
             call.fail(WippyError(CANCELED, "the HTTP client closed the connection", retryable=False))
             raise
-        return await self._respond(ex, endpoint, call, ok, value)
+        return await self._respond(ex, endpoint, ok, value)
 
-    async def _respond(self, ex: AioExchange, endpoint: Endpoint, call: FunctionCall, ok: bool,
-                       value: Any) -> web.StreamResponse:
+    async def _respond(self, ex: AioExchange, endpoint: Endpoint, ok: bool, value: Any) -> web.StreamResponse:
         if not ex.streaming:
             ex.pull()
         if not ok:

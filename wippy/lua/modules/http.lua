@@ -7,6 +7,7 @@
 -- plain data with a class metatable; all objects of one call share the call's state.
 local rt = ...
 local call, raise, new_error = rt.call, rt.raise, rt.new_error
+local co_running = coroutine.running
 local type, tostring, setmetatable, pairs, ipairs = type, tostring, setmetatable, pairs, ipairs
 local getmetatable_raw = debug.getmetatable
 local math_type, string_format = math.type, string.format
@@ -59,9 +60,25 @@ local function option(opts, key)
   return v
 end
 
+-- The server binds each endpoint call's coroutine to the call's state (rt.http_bind) before
+-- it runs, so http.request() / http.response() in the handler itself need no command; from
+-- anywhere else (a coroutine the handler made) they ask the server (http.open).
+local bound = setmetatable({}, { __mode = "k" })
+
+function rt.http_bind(co, method, path)
+  local st = { headers = {}, body = {}, n = 0, method = method, path = path }
+  bound[co] = st
+  return st
+end
+
 function M.request(opts)
-  local method, path_or_err = call("http.open", "request")
-  if method == nil then return nil, path_or_err end
+  local st, method, path_or_err = bound[co_running()], nil, nil
+  if st ~= nil then
+    method, path_or_err = st.method, st.path
+  else
+    method, path_or_err = call("http.open", "request")
+    if method == nil then return nil, path_or_err end
+  end
   return setmetatable({ _method = method, _path = path_or_err, _timeout = option(opts, "timeout"),
     _max = option(opts, "max_body") }, RequestMT), nil
 end
@@ -189,8 +206,12 @@ end
 local function invalid(message) return new_error("Invalid", message, false) end
 
 function M.response()
-  local st, err = call("http.open", "response", { headers = {}, body = {}, n = 0 })
-  if st == nil then return nil, err end
+  local st = bound[co_running()]
+  if st == nil then
+    local err
+    st, err = call("http.open", "response", { headers = {}, body = {}, n = 0 })
+    if st == nil then return nil, err end
+  end
   return setmetatable({ _s = st }, ResponseMT), nil
 end
 

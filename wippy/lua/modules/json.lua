@@ -44,7 +44,9 @@ for i = 0, 31 do
   if not escapes[c] then escapes[c] = format("\\u%04x", i) end
 end
 
+-- Plain ASCII without anything to escape (most keys and short values) is copied as is.
 local function quote(s)
+  if not find(s, '[%c"\\\128-\255]') then return '"' .. s .. '"' end
   if not utf8_len(s) then s = natives.fix_utf8(s) end  -- invalid bytes become U+FFFD
   return '"' .. (gsub(s, '[%c"\\]', escapes)) .. '"'
 end
@@ -61,21 +63,31 @@ local function number(v)
   return s
 end
 
-local function key_path(path, k)
-  if type(k) == "string" then return path .. "." .. k end
-  return path .. "[" .. tostring(k) .. "]"
+-- Where the encoder is: trail[d] is the key that led to depth d (the value is depth 1).
+-- Its text ("value.items[2].name") is made only for an error message.
+local function path_of(trail, depth)
+  local parts = { "value" }
+  for d = 2, depth do
+    local k = trail[d]
+    parts[d] = type(k) == "string" and "." .. k or "[" .. tostring(k) .. "]"
+  end
+  return concat(parts)
 end
 
 local encode_value
 
-local function encode_table(t, path, depth, seen, out)
-  if seen[t] then fail("cyclic table at " .. path .. " (a table that contains itself cannot be encoded)") end
-  if depth > ENCODE_MAX_DEPTH then
-    fail("table at " .. path .. " is nested deeper than " .. ENCODE_MAX_DEPTH .. " levels")
+local function encode_table(t, depth, trail, seen, out)
+  if seen[t] then
+    fail("cyclic table at " .. path_of(trail, depth) .. " (a table that contains itself cannot be encoded)")
   end
-  local vtype = rt.value_type_of(t)
-  if vtype and vtype ~= "array" then
-    fail("cannot encode a value of type " .. vtype .. " at " .. path .. " to JSON")
+  if depth > ENCODE_MAX_DEPTH then
+    fail("table at " .. path_of(trail, depth) .. " is nested deeper than " .. ENCODE_MAX_DEPTH .. " levels")
+  end
+  if getmetatable_raw(t) ~= nil then
+    local vtype = rt.value_type_of(t)
+    if vtype and vtype ~= "array" then
+      fail("cannot encode a value of type " .. vtype .. " at " .. path_of(trail, depth) .. " to JSON")
+    end
   end
   seen[t] = true
   local n, strings, max_index, odd = 0, 0, 0, nil
@@ -90,22 +102,24 @@ local function encode_table(t, path, depth, seen, out)
     end
   end
   local holey = holey_arrays[t]
+  local child = depth + 1
   if n == 0 and not holey then
     out[#out + 1] = empty_objects[t] and "{}" or "[]"
   elseif odd ~= nil then
-    fail("table at " .. path .. " has a key of type " .. (math_type(odd) or type(odd)) .. " (" ..
+    fail("table at " .. path_of(trail, depth) .. " has a key of type " .. (math_type(odd) or type(odd)) .. " (" ..
       tostring(odd) .. "); JSON keys must be strings or array indexes 1..n")
   elseif strings == n and n > 0 then
-    local keys = {}
-    for k in next, t do keys[#keys + 1] = k end
-    sort(keys)
+    local keys, i = {}, 0
+    for k in next, t do i = i + 1; keys[i] = k end
+    if n > 1 then sort(keys) end
     out[#out + 1] = "{"
-    for i = 1, n do
-      local k = keys[i]
-      if i > 1 then out[#out + 1] = "," end
+    for j = 1, n do
+      local k = keys[j]
+      if j > 1 then out[#out + 1] = "," end
       out[#out + 1] = quote(k)
       out[#out + 1] = ":"
-      encode_value(t[k], key_path(path, k), depth + 1, seen, out)
+      trail[child] = k
+      encode_value(t[k], child, trail, seen, out)
     end
     out[#out + 1] = "}"
   elseif strings == 0 then
@@ -113,21 +127,23 @@ local function encode_table(t, path, depth, seen, out)
     if holey and max_index <= holey then
       length = holey  -- a decoded array whose nulls are holes
     elseif max_index ~= n then
-      fail(format("sparse array at %s: highest index is %d but it has only %d elements", path, max_index, n))
+      fail(format("sparse array at %s: highest index is %d but it has only %d elements", path_of(trail, depth),
+        max_index, n))
     end
     out[#out + 1] = "["
-    for i = 1, length do
-      if i > 1 then out[#out + 1] = "," end
-      encode_value(t[i], path .. "[" .. i .. "]", depth + 1, seen, out)
+    for j = 1, length do
+      if j > 1 then out[#out + 1] = "," end
+      trail[child] = j
+      encode_value(t[j], child, trail, seen, out)
     end
     out[#out + 1] = "]"
   else
-    fail("table at " .. path .. " mixes array indexes and string keys")
+    fail("table at " .. path_of(trail, depth) .. " mixes array indexes and string keys")
   end
   seen[t] = nil
 end
 
-encode_value = function(v, path, depth, seen, out)
+encode_value = function(v, depth, trail, seen, out)
   local t = type(v)
   if t == "string" then
     out[#out + 1] = quote(v)
@@ -138,16 +154,17 @@ encode_value = function(v, path, depth, seen, out)
   elseif v == nil then
     out[#out + 1] = "null"
   elseif t == "table" then
-    encode_table(v, path, depth, seen, out)
+    encode_table(v, depth, trail, seen, out)
   else
-    fail("cannot encode " .. (t == "thread" and "a coroutine" or "a " .. t) .. " at " .. path .. " to JSON")
+    fail("cannot encode " .. (t == "thread" and "a coroutine" or "a " .. t) .. " at " .. path_of(trail, depth)
+      .. " to JSON")
   end
 end
 
 -- Encode any Lua value as JSON. Object keys are sorted so the text is deterministic.
 function M.encode(value)
   local out = {}
-  local ok, err = pcall(encode_value, value, "value", 1, {}, out)
+  local ok, err = pcall(encode_value, value, 1, {}, {}, out)
   if ok then return concat(out), nil end
   if getmetatable_raw(err) ~= Fail then error(err, 0) end
   return nil, new_error("Internal", "json.encode: " .. err.message, false, { operation = "encode" })
