@@ -228,26 +228,30 @@ class FunctionRunner:
         return call
 
     def run(self, target: str, args: Any, on_done: DoneCallback,
-            prepare: Callable[[FunctionCall], None] | None = None, bind: Callable[[Any], None] | None = None,
-            ) -> FunctionCall | None:
-        """Run ``target`` now, from outside any task (a request the server answers): a call
+            prepare: Callable[[FunctionCall, Any], None] | None = None, bind: tuple[Any, ...] = ()) -> tuple[
+            FunctionCall | None, Any]:
+        """Run ``target`` now, from outside any task (a request the server answers). A call
         that finishes without issuing a command reports to ``on_done`` before this returns
-        and never becomes an actor (None); at its first command it becomes a function call
-        around its coroutine, as an inline ``funcs.call`` does (``prepare`` runs then), and
-        that call is returned. ``bind(coroutine)`` runs before the first step."""
+        and never becomes an actor; at its first command it becomes a function call around
+        its coroutine, as an inline ``funcs.call`` does, and ``prepare(call, bound)`` runs
+        before that command is carried out. Returns that call (or None) and ``bound``, what
+        ``bind`` returned: ``bind`` is a Lua function and arguments, called as
+        ``bind[0](coroutine, *bind[1:])`` before the call runs."""
         entry_id, profile = self.resolve(target)
         kernel = self.kernel
-        thread = kernel.vm.new_thread(kernel.frames.limits.step_budget, kernel.vm.entry_task, entry_id.encode(),
-                                      profile, args)
-        if bind is not None:
-            bind(thread)
-        out = kernel.scheduler.run_detached(thread)
+        thread, bound, resumed, *out = kernel.scheduler.run_detached(
+            kernel.frames.limits.step_budget, entry_id.encode(), profile, args, *bind)
+        if not resumed:  # Lua failed outside the task body (out of memory)
+            out = [False, False, out[0] if out else None]
         if out[0] is not False:  # its first command: from here it is a function call
-            return self.start(target, args, None, None, on_done, run_now=True, adopt=(thread, out[1], out[2:]),
-                              prepare=prepare)
-        result = result_of(out[1], out[2:] if out[1] else (kernel.scheduler.failure_error(out[2] if len(out) > 2 else None),))
+            call = self.start(target, args, None, None, on_done, run_now=True,
+                              prepare=None if prepare is None else lambda call: prepare(call, bound),
+                              adopt=(thread, out[1], tuple(out[2:])))
+            return call, bound
+        scheduler = kernel.scheduler
+        result = result_of(out[1], tuple(out[2:]) if out[1] else (scheduler.failure_error(out[2]),))
         if result.error is None:
             on_done(True, result.value)
         else:
             on_done(False, result.error)
-        return None
+        return None, bound

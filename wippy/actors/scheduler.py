@@ -83,6 +83,7 @@ class Scheduler:
         self.current: LuaTask | None = None  # the task whose Lua runs now (for direct calls)
         self._work = 0
         self._failure_error = vm.rt.failure_error
+        self._start_detached = vm.rt.start_detached
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -146,16 +147,16 @@ class Scheduler:
         finally:
             self._nested -= 1
 
-    def run_detached(self, thread: Any) -> Any:
-        """Take the first step of a runtime coroutine no actor owns yet (see
-        ``FunctionRunner.run``); returns what it yielded, ``(false, ...)`` once it ended.
-        No task is current meanwhile, so direct calls from Lua take the command path."""
+    def run_detached(self, *args: Any) -> Any:
+        """``rt.start_detached(*args)``: make a call's coroutine and take its first step,
+        outside any task (see ``FunctionRunner.run``). No task is current meanwhile, so
+        direct calls from Lua take the command path."""
         outer, self.current = self.current, None
         self._work += 1
         try:
-            return thread.send(None)
-        except Exception as exc:  # a broken coroutine: Lua itself failed
-            return (False, False, self._error_to_lua(WippyError(INTERNAL, f"Lua task crashed: {exc}")))
+            return self._start_detached(*args)
+        except Exception as exc:  # Lua itself failed
+            return (None, None, False, self._error_to_lua(WippyError(INTERNAL, f"Lua task crashed: {exc}")))
         finally:
             self.current = outer
 

@@ -204,6 +204,22 @@ class AioExchange(Exchange):
             raise WippyError(INTERNAL, f"malformed multipart body: {exc}", retryable=False) from None
 
 
+class _Answer:
+    """How an endpoint's call ended: known at once for most calls, else a future to await."""
+
+    __slots__ = ("result", "future")
+
+    def __init__(self) -> None:
+        self.result: tuple[bool, Any] | None = None
+        self.future: asyncio.Future[tuple[bool, Any]] | None = None
+
+    def done(self, ok: bool, value: Any) -> None:
+        if self.result is None:
+            self.result = (ok, value)
+            if self.future is not None and not self.future.done():
+                self.future.set_result(self.result)
+
+
 class HttpService:
     """One ``http.service`` entry once started."""
 
@@ -341,29 +357,24 @@ class HttpService:
             refused.force_close()  # rather than read (and drop) the body
             return refused
         ex = AioExchange(request, raw_path, params, headers, middleware, self)
-        future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
-
-        def done(ok: bool, value: Any) -> None:
-            if not future.done():
-                future.set_result((ok, value))
-
+        answer = _Answer()
         func = endpoint.config.func
 
-        def attach(call: FunctionCall) -> None:
+        def attach(call: FunctionCall, state: Any) -> None:  # (before the call's first command)
+            ex.lua_state, ex.lua_pull = state, self._pull
             self._attached[call] = ex
 
-        def bind(thread: Any) -> None:
-            ex.lua_state, ex.lua_pull = self._bind(thread, ex.method.encode(), ex.path.encode()), self._pull
-
         try:  # the handler's first step runs now: one that does not block has answered on return
-            call = self.kernel.functions.run(func, self._no_args, done, prepare=attach, bind=bind)
+            call, state = self.kernel.functions.run(func, self._no_args, answer.done, prepare=attach,
+                                                    bind=(self._bind, ex.method.encode(), ex.path.encode()))
         except WippyError as err:
             log.error("%s %s: cannot call %s: %s", request.method, request.path, func, err)
             return error_response(500, err.message, err.kind, headers)
-        if future.done():  # (always so when run() returned no call: it ran to its end)
-            ok, value = future.result()
-            return await self._respond(ex, endpoint, ok, value)
+        ex.lua_state, ex.lua_pull = state, self._pull
+        if answer.result is not None:  # (always so when run() returned no call: it ran to its end)
+            return await self._respond(ex, endpoint, *answer.result)
         assert call is not None
+        future = answer.future = asyncio.get_running_loop().create_future()
         try:
             if cfg.write_timeout is None:
                 ok, value = await future

@@ -16,6 +16,10 @@ local type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget =
     type, next, pairs, ipairs, tostring, select, error, setmetatable, rawget
 local string_format, load_raw, pcall, xpcall = string.format, load, pcall, xpcall
 local collectgarbage_raw = collectgarbage
+-- Most of what a call or a message allocates (its coroutine, instance, tables) dies young;
+-- the generational collector frees that without the incremental one's whole-heap passes,
+-- which stalled a request now and then for most of a millisecond (bench/http.py).
+collectgarbage_raw("generational")
 
 local rt = {}
 
@@ -514,6 +518,16 @@ function rt.call_inline(target, profile, args)
   inline_depth = inline_depth + 1
   local co = co_create(rt.task_main)
   return inline_outcome(target, co, co_resume(co, nil, rt.entry_task, target, profile, args))
+end
+
+-- A call started from outside any task (FunctionRunner.run): its coroutine is made and takes
+-- its first step in this one call from the driver. `bind(co, ...)`, when given, runs first
+-- (a service ties its state to the call); what it returns comes back after the coroutine.
+function rt.start_detached(budget, id, profile, args, bind, ...)
+  local co = co_create(rt.task_main)
+  local bound = nil
+  if bind then bound = bind(co, ...) end
+  return co, bound, co_resume(co, budget, rt.entry_task, id, profile, args)
 end
 
 -- User coroutines suspended in a blocking call: only the driver's answer may resume them.

@@ -51,8 +51,20 @@ local function quote(s)
   return '"' .. (gsub(s, '[%c"\\]', escapes)) .. '"'
 end
 
+-- Object keys repeat from one document to the next: each is quoted once (bounded).
+local quoted_keys, quoted_count = {}, 0
+local function quote_key(k)
+  local q = quoted_keys[k]
+  if q == nil then
+    q = quote(k)
+    if quoted_count >= 4096 then quoted_keys, quoted_count = {}, 0 end
+    quoted_keys[k], quoted_count = q, quoted_count + 1
+  end
+  return q
+end
+
 local function number(v)
-  if math_type(v) == "integer" then return format("%d", v) end
+  if math_type(v) == "integer" then return tostring(v) end
   if v ~= v or v == huge or v == -huge then return "null" end
   local s
   for precision = 15, 17 do  -- shortest text that reads back as the same float
@@ -74,13 +86,24 @@ local function path_of(trail, depth)
   return concat(parts)
 end
 
+-- The encoder appends pieces to `out`; each step takes and returns how many it holds.
+-- Encoding never yields nor runs user code, so one set of work tables serves every call:
+-- `out` (only its first n pieces count), `trail`, and `open`: open[d] is the table being
+-- encoded at depth d, looked at only past the depth limit, to tell a cycle from deep data.
+local out, trail = {}, {}
+local open = setmetatable({}, { __mode = "v" })
 local encode_value
 
-local function encode_table(t, depth, trail, seen, out)
-  if seen[t] then
-    fail("cyclic table at " .. path_of(trail, depth) .. " (a table that contains itself cannot be encoded)")
-  end
+local function encode_table(t, depth, n)
   if depth > ENCODE_MAX_DEPTH then
+    local at = {}  -- table -> the first depth it is open at
+    for d = 1, depth - 1 do
+      local u = open[d]
+      if u ~= nil and at[u] then  -- where the path comes back to a table it is inside of
+        fail("cyclic table at " .. path_of(trail, d) .. " (a table that contains itself cannot be encoded)")
+      end
+      if u ~= nil then at[u] = d end
+    end
     fail("table at " .. path_of(trail, depth) .. " is nested deeper than " .. ENCODE_MAX_DEPTH .. " levels")
   end
   if getmetatable_raw(t) ~= nil then
@@ -89,83 +112,93 @@ local function encode_table(t, depth, trail, seen, out)
       fail("cannot encode a value of type " .. vtype .. " at " .. path_of(trail, depth) .. " to JSON")
     end
   end
-  seen[t] = true
-  local n, strings, max_index, odd = 0, 0, 0, nil
+  local keys, count, max_index, odd = nil, 0, 0, nil
   for k in next, t do
-    n = n + 1
+    count = count + 1
     if type(k) == "string" then
-      strings = strings + 1
+      if keys == nil then keys = {} end
+      keys[#keys + 1] = k
     elseif math_type(k) == "integer" and k >= 1 then
       if k > max_index then max_index = k end
     elseif odd == nil then
       odd = k
     end
   end
+  local strings = keys and #keys or 0
   local holey = holey_arrays[t]
   local child = depth + 1
-  if n == 0 and not holey then
-    out[#out + 1] = empty_objects[t] and "{}" or "[]"
+  if count == 0 and not holey then
+    n = n + 1
+    out[n] = empty_objects[t] and "{}" or "[]"
+    return n
   elseif odd ~= nil then
     fail("table at " .. path_of(trail, depth) .. " has a key of type " .. (math_type(odd) or type(odd)) .. " (" ..
       tostring(odd) .. "); JSON keys must be strings or array indexes 1..n")
-  elseif strings == n and n > 0 then
-    local keys, i = {}, 0
-    for k in next, t do i = i + 1; keys[i] = k end
-    if n > 1 then sort(keys) end
-    out[#out + 1] = "{"
-    for j = 1, n do
+  end
+  open[depth] = t
+  if strings == count and keys ~= nil then
+    if strings > 1 then sort(keys) end
+    for j = 1, strings do
       local k = keys[j]
-      if j > 1 then out[#out + 1] = "," end
-      out[#out + 1] = quote(k)
-      out[#out + 1] = ":"
+      out[n + 1] = j == 1 and "{" or ","
+      out[n + 2] = quote_key(k)
+      out[n + 3] = ":"
       trail[child] = k
-      encode_value(t[k], child, trail, seen, out)
+      n = encode_value(t[k], child, n + 3)
     end
-    out[#out + 1] = "}"
+    n = n + 1
+    out[n] = "}"
   elseif strings == 0 then
-    local length = n
+    local length = count
     if holey and max_index <= holey then
       length = holey  -- a decoded array whose nulls are holes
-    elseif max_index ~= n then
+    elseif max_index ~= count then
       fail(format("sparse array at %s: highest index is %d but it has only %d elements", path_of(trail, depth),
-        max_index, n))
+        max_index, count))
     end
-    out[#out + 1] = "["
     for j = 1, length do
-      if j > 1 then out[#out + 1] = "," end
+      n = n + 1
+      out[n] = j == 1 and "[" or ","
       trail[child] = j
-      encode_value(t[j], child, trail, seen, out)
+      n = encode_value(t[j], child, n)
     end
-    out[#out + 1] = "]"
+    n = n + 1
+    out[n] = length == 0 and "[]" or "]"
   else
     fail("table at " .. path_of(trail, depth) .. " mixes array indexes and string keys")
   end
-  seen[t] = nil
+  open[depth] = nil
+  return n
 end
 
-encode_value = function(v, depth, trail, seen, out)
+encode_value = function(v, depth, n)
   local t = type(v)
   if t == "string" then
-    out[#out + 1] = quote(v)
+    out[n + 1] = quote(v)
   elseif t == "number" then
-    out[#out + 1] = number(v)
+    out[n + 1] = number(v)
   elseif t == "boolean" then
-    out[#out + 1] = v and "true" or "false"
+    out[n + 1] = v and "true" or "false"
   elseif v == nil then
-    out[#out + 1] = "null"
+    out[n + 1] = "null"
   elseif t == "table" then
-    encode_table(v, depth, trail, seen, out)
+    return encode_table(v, depth, n)
   else
     fail("cannot encode " .. (t == "thread" and "a coroutine" or "a " .. t) .. " at " .. path_of(trail, depth)
       .. " to JSON")
   end
+  return n + 1
 end
 
 -- Encode any Lua value as JSON. Object keys are sorted so the text is deterministic.
 function M.encode(value)
-  local out = {}
-  local ok, err = pcall(encode_value, value, 1, {}, {}, out)
-  if ok then return concat(out), nil end
+  local ok, n = pcall(encode_value, value, 1, 0)
+  if ok then
+    local text = concat(out, "", 1, n)
+    if n > 4096 then out = {} end  -- (a large document's pieces are not kept)
+    return text, nil
+  end
+  local err = n
   if getmetatable_raw(err) ~= Fail then error(err, 0) end
   return nil, new_error("Internal", "json.encode: " .. err.message, false, { operation = "encode" })
 end
