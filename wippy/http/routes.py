@@ -106,10 +106,18 @@ class Route:
     target: Any  # the server's handler object (an endpoint or a static mount)
     pre: tuple[Any, ...] = ()  # router middleware (also wraps the automatic OPTIONS answer)
     post: tuple[Any, ...] = ()
+    middleware: tuple[Any, ...] = field(init=False, repr=False, compare=False)  # pre, then post
+    found: Match = field(init=False, repr=False, compare=False)  # the answer to a request naming it literally
+
+    def __post_init__(self) -> None:
+        self.middleware = self.pre + self.post
+        self.found = Match(self)
 
 
 @dataclass
 class Match:
+    """Where a request goes. (Shared by every request of a literal route: read only.)"""
+
     route: Route | None = None
     params: dict[str, str] = field(default_factory=dict)
     status: int = 200  # 404, 405, 301 when route is None
@@ -147,7 +155,7 @@ class RouteTable:
         if methods is not None:
             route = _pick(methods, method)
             if route is not None:
-                return Match(route)
+                return route.found
         clean = clean_path(raw_path)
         if clean != raw_path:
             return Match(status=301, location=clean)

@@ -165,7 +165,7 @@ class AioExchange(Exchange):
         return await self.request.content.read(n)
 
     async def start_stream(self) -> None:
-        resp = web.StreamResponse(status=self.status or 200, headers={**self.base_headers, **self.response_headers()})
+        resp = web.StreamResponse(status=self.status or 200, headers={**self.base_headers, **self.out_headers})
         if self.request.version >= HttpVersion11 and resp.content_length is None:
             resp.enable_chunked_encoding()
         for m in self.middleware:
@@ -336,14 +336,14 @@ class HttpService:
             if isinstance(target, StaticMount):
                 resp = await target.serve(request, raw_path, headers)
             else:
-                resp = await self._call(target, request, raw_path, found.params, headers, route.pre + route.post)
+                resp = await self._call(target, request, raw_path, found.params, headers, route.middleware)
         except (web.HTTPException, asyncio.CancelledError):
             raise
         except Exception:  # a bug here must not look like the handler's fault, nor stop the server
             log.exception("%s %s: the server failed to answer", request.method, request.path)
             return error_response(500, "internal server error", INTERNAL)
         if not resp.prepared:
-            for m in route.pre + route.post:
+            for m in route.middleware:
                 m.after(request, resp)
         return resp
 
@@ -424,7 +424,7 @@ class HttpService:
             err = self._error(value)
             return error_response(500, err.text, err.kind, headers)
         if ex.handled:
-            out = {**headers, **ex.response_headers()}
+            out = {**headers, **ex.out_headers} if headers else ex.out_headers
             body = b"".join(ex.body)
             if body and "Content-Type" not in out:
                 out["Content-Type"] = "text/plain; charset=utf-8"

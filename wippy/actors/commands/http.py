@@ -88,7 +88,7 @@ class Exchange:
         self.read_timeout = read_timeout  # the service's read timeout, seconds
         # response
         self.status: int | None = None
-        self.out_headers: dict[str, tuple[str, str]] = {}  # lower name -> (name, value)
+        self.out_headers: dict[str, str] = {}  # canonical name -> value
         self.body: list[bytes] = []
         self.committed = False  # "headers sent" (upstream's state machine)
         self.handled = False  # the handler answered (else: "no response sent")
@@ -186,23 +186,13 @@ class Exchange:
         status, handled, committed, transfer, headers, body = pull(st)
         self.status, self.handled, self.committed = status, handled, committed
         self.transfer = transfer.decode() if transfer else None
-        if headers:
+        if headers:  # (http.lua keeps one entry per lower-case name)
             items = headers.decode("utf-8", "replace").split("\0")
-            self.out_headers = {name.lower(): (canonical(name), value)
-                                for name, value in zip(items[::2], items[1::2], strict=True)}
+            self.out_headers = {canonical(name): value for name, value in zip(items[::2], items[1::2], strict=True)}
         else:
             self.out_headers = {}
         if body:
             self.body.append(body)
-
-    def set_header(self, name: str, value: str) -> None:
-        self.out_headers[name.lower()] = (canonical(name), value)
-
-    def has_header(self, name: str) -> bool:
-        return name.lower() in self.out_headers
-
-    def response_headers(self) -> dict[str, str]:
-        return dict(self.out_headers.values())
 
 
 def _to_str(value: Any) -> str:
