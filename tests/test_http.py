@@ -111,6 +111,9 @@ ENDPOINTS = {
     "upload_small": ("tight_api", "POST", "/upload-small", "upload_small"),
     "slow": ("tight_api", "GET", "/slow", "slow"),
     "tight_hello": ("tight_api", "GET", "/hello", "hello"),
+    "from_coroutine": ("api", "GET", "/from-coroutine", "from_coroutine"),
+    "blocks_midway": ("api", "GET", "/blocks-midway", "blocks_midway"),
+    "spin": ("api", "GET", "/spin", "spin"),
 }
 
 HANDLERS = """\
@@ -282,6 +285,31 @@ end
 function M.slow()
   time.sleep("3s")
   json(200, {late = true})
+end
+
+-- The response is the call's, whichever of its coroutines writes it.
+function M.from_coroutine()
+  http.response():set_header("X-Main", "yes")
+  local written = channel.new(1)
+  coroutine.spawn(function()
+    local res = http.response()
+    res:set_status(201)
+    res:write("written by a coroutine")
+    written:send(true)
+  end)
+  written:receive()
+end
+
+-- Half the answer before the handler blocks, half after.
+function M.blocks_midway()
+  local res = http.response()
+  res:set_header("X-Before", "set")
+  time.sleep("1ms")
+  res:write_json({after = true, method = http.request():method()})
+end
+
+function M.spin()
+  while true do end
 end
 
 return M
@@ -500,6 +528,29 @@ def test_a_lua_error_answers_500_with_json_is_logged_and_the_server_keeps_servin
     assert len(failures) == 3
     line = next(i for i, text in enumerate(HANDLERS.splitlines(), 1) if 'error("boom' in text)
     assert f"at handlers.lua:{line}" in failures[0] and "GET /boom" in failures[0], failures[0]
+
+
+def test_the_response_survives_blocking_and_is_shared_with_the_calls_coroutines(root: Path) -> None:
+    async def body(s: Served) -> None:
+        for _ in range(2):  # (the second time on a coroutine the first call may have left)
+            status, headers, text = await s.get("/blocks-midway")
+            assert status == 200 and headers["X-Before"] == "set"
+            assert json.loads(text) == {"after": True, "method": "GET"}
+            status, headers, text = await s.get("/from-coroutine")
+            assert (status, headers["X-Main"], text) == (201, "yes", "written by a coroutine")
+
+    run(root, body)
+
+
+def test_a_handler_that_never_yields_is_stopped_and_the_server_keeps_serving(root: Path) -> None:
+    async def body(s: Served) -> None:
+        status, _, text = await s.get("/spin")
+        assert status == 500 and json.loads(text)["kind"] == "LimitExceeded"
+        for _ in range(3):
+            status, _, text = await s.get("/hello")
+            assert status == 200 and json.loads(text) == {"message": "hello world"}
+
+    run(root, body)
 
 
 def test_server_sent_events_and_chunked_writes(root: Path) -> None:

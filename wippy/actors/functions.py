@@ -239,17 +239,14 @@ class FunctionRunner:
         ``bind[0](coroutine, *bind[1:])`` before the call runs."""
         entry_id, profile = self.resolve(target)
         kernel = self.kernel
-        thread, bound, resumed, *out = kernel.scheduler.run_detached(
+        bound, thread, *out = kernel.scheduler.run_detached(
             kernel.frames.limits.step_budget, entry_id.encode(), profile, args, *bind)
-        if not resumed:  # Lua failed outside the task body (out of memory)
-            out = [False, False, out[0] if out else None]
-        if out[0] is not False:  # its first command: from here it is a function call
+        if thread is not None:  # its first command: from here it is a function call
             call = self.start(target, args, None, None, on_done, run_now=True,
                               prepare=None if prepare is None else lambda call: prepare(call, bound),
                               adopt=(thread, out[1], tuple(out[2:])))
             return call, bound
-        scheduler = kernel.scheduler
-        result = result_of(out[1], tuple(out[2:]) if out[1] else (scheduler.failure_error(out[2]),))
+        result = result_of(out[1], tuple(out[2:]) if out[1] else (kernel.scheduler.failure_error(out[2]),))
         if result.error is None:
             on_done(True, result.value)
         else:

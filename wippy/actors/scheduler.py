@@ -156,7 +156,7 @@ class Scheduler:
         try:
             return self._start_detached(*args)
         except Exception as exc:  # Lua itself failed
-            return (None, None, False, self._error_to_lua(WippyError(INTERNAL, f"Lua task crashed: {exc}")))
+            return (None, None, False, False, self._error_to_lua(WippyError(INTERNAL, f"Lua task crashed: {exc}")))
         finally:
             self.current = outer
 

@@ -520,14 +520,45 @@ function rt.call_inline(target, profile, args)
   return inline_outcome(target, co, co_resume(co, nil, rt.entry_task, target, profile, args))
 end
 
--- A call started from outside any task (FunctionRunner.run): its coroutine is made and takes
--- its first step in this one call from the driver. `bind(co, ...)`, when given, runs first
--- (a service ties its state to the call); what it returns comes back after the coroutine.
+-- Calls started from outside any task (FunctionRunner.run: an HTTP request) take their
+-- first step in one call from the driver, rt.start_detached. Most end there, so their
+-- coroutines are pooled: a pooled coroutine runs one task body after another, handing each
+-- outcome back as a finished task does (false, xpcall's results) and waiting for the next
+-- body. One that issued a command is the driver's from then on and never comes back.
+-- `bind(co, ...)`, when given, makes the state a service ties to the call; the call's code
+-- finds it as rt.call_state[coroutine.running()] (nil in any other coroutine).
+local call_state = setmetatable({}, { __mode = "k" })
+rt.call_state = call_state
+local pool, pooled, POOL_MAX = {}, 0, 64
+
+local function pooled_next(budget, fn, ...)
+  return pooled_next(co_yield(rt.task_main(budget, fn, ...)))
+end
+
+-- What start_detached returns: the bound state, then either the coroutine and the command it
+-- yielded, or nil and how its body ended (false, xpcall's results). An ended call hands back
+-- neither its coroutine nor its results table (the driver wants only the first result).
+local function detached_outcome(co, state, resumed, first, ...)
+  if not resumed then return state, nil, false, false, first end  -- (Lua failed outside the body)
+  if first ~= false then return state, co, first, ... end
+  local xok, a, b, c = ...
+  call_state[co] = nil
+  if xok and pooled < POOL_MAX then pooled = pooled + 1; pool[pooled] = co end
+  if xok and a then b = nil end
+  return state, nil, false, xok, a, b, c
+end
+
 function rt.start_detached(budget, id, profile, args, bind, ...)
-  local co = co_create(rt.task_main)
-  local bound = nil
-  if bind then bound = bind(co, ...) end
-  return co, bound, co_resume(co, budget, rt.entry_task, id, profile, args)
+  local co
+  if pooled > 0 then
+    co, pool[pooled], pooled = pool[pooled], nil, pooled - 1
+  else
+    co = co_create(pooled_next)
+  end
+  local state = nil
+  if bind then state = bind(co, ...) end
+  call_state[co] = state
+  return detached_outcome(co, state, co_resume(co, budget, rt.entry_task, id, profile, args))
 end
 
 -- User coroutines suspended in a blocking call: only the driver's answer may resume them.

@@ -60,19 +60,17 @@ local function option(opts, key)
   return v
 end
 
--- The server binds each endpoint call's coroutine to the call's state (rt.http_bind) before
--- it runs, so http.request() / http.response() in the handler itself need no command; from
--- anywhere else (a coroutine the handler made) they ask the server (http.open).
-local bound = setmetatable({}, { __mode = "k" })
+-- The server binds each endpoint call to the call's state (rt.http_bind, through
+-- rt.start_detached), so http.request() / http.response() in the handler itself need no
+-- command; from anywhere else (a coroutine the handler made) they ask the server (http.open).
+local call_state = rt.call_state
 
-function rt.http_bind(co, method, path)
-  local st = { headers = {}, body = {}, n = 0, method = method, path = path }
-  bound[co] = st
-  return st
+function rt.http_bind(_co, method, path)
+  return { headers = {}, body = {}, n = 0, method = method, path = path }
 end
 
 function M.request(opts)
-  local st, method, path_or_err = bound[co_running()], nil, nil
+  local st, method, path_or_err = call_state[co_running()], nil, nil
   if st ~= nil then
     method, path_or_err = st.method, st.path
   else
@@ -206,7 +204,7 @@ end
 local function invalid(message) return new_error("Invalid", message, false) end
 
 function M.response()
-  local st = bound[co_running()]
+  local st = call_state[co_running()]
   if st == nil then
     local err
     st, err = call("http.open", "response", { headers = {}, body = {}, n = 0 })
