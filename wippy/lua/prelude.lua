@@ -462,6 +462,7 @@ function rt.task_main(budget, fn, ...)
   end
   return false, xpcall(fn, on_error, ...)
 end
+local task_main = rt.task_main
 
 -- A synchronous call of an entry (funcs.call) run inside the caller's step: the callee gets
 -- its own coroutine and instance as any call does, but no actor of its own unless it needs
@@ -531,8 +532,13 @@ local call_state = setmetatable({}, { __mode = "k" })
 rt.call_state = call_state
 local pool, pooled, POOL_MAX = {}, 0, 64
 
+-- (Its hook stays set from one body to the next while the budget is the same.)
 local function pooled_next(budget, fn, ...)
-  return pooled_next(co_yield(rt.task_main(budget, fn, ...)))
+  local co = co_running()
+  if budget == 0 and budget_of[co] then sethook(co); budget_of[co] = nil end  -- (none now)
+  if not budget or budget_of[co] ~= budget then return pooled_next(co_yield(task_main(budget, fn, ...))) end
+  hook_ticks, aborting = 0, nil
+  return pooled_next(co_yield(false, xpcall(fn, on_error, ...)))
 end
 
 -- What start_detached returns: the bound state, then either the coroutine and the command it
