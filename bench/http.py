@@ -227,7 +227,7 @@ def main() -> int:
     p = parser(__doc__)
     p.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default 16)")
     args = p.parse_args()
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
     print_header("bench/http.py", args.uvloop, repeats)
     rows = run(lambda: measure(args.quick, repeats, args.connections, args.uvloop), args.uvloop)
     print_summary("http", rows)
