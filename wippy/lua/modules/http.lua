@@ -1,10 +1,11 @@
 -- http: the request an HTTP endpoint's function answers, and its response.
 --
 -- http.request() / http.response() work only inside the function an http.endpoint called
--- (elsewhere: nil, err Internal "no HTTP request context found"). Every accessor is a
--- command (http.req, http.body, http.read, http.resp) answered from the request the server
--- attached to this call (wippy/actors/commands/http.py). Request and Response objects are
--- plain data with a class metatable; all objects of one call share the call's state.
+-- (elsewhere: nil, err Internal "no HTTP request context found"). The request's accessors
+-- are commands (http.req, http.body, http.read) answered from the request the server
+-- attached to this call (wippy/actors/commands/http.py); the response is built in Lua (see
+-- Response below). Request and Response objects are plain data with a class metatable;
+-- all objects of one call share the call's state.
 local rt = ...
 local call, raise, new_error = rt.call, rt.raise, rt.new_error
 local co_running = coroutine.running
