@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from wippy import Runtime, load_project
+from wippy.providers.workflow.journal import JournalReader, RunRecord
 
 
 class Project:
@@ -66,6 +67,15 @@ async def until(check: Callable[[], T | None], what: str, timeout: float = 10.0)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+def read_run(root: Path, workflow_id: str) -> RunRecord | None:
+    """The latest run of ``workflow_id`` in the project's workflow store (``data/wf.db``)."""
+    reader = JournalReader(str(root / "data/wf.db"))
+    try:
+        return reader.run(workflow_id)
+    finally:
+        reader.close()
 
 
 @pytest.fixture

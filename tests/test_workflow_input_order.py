@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import until
+from tests.conftest import read_run, until
 from wippy import Runtime, load_project
 from wippy.cli import main as wippy_main
 from wippy.providers import SpawnRequest
-from wippy.providers.workflow.journal import JournalReader, RunRecord
+from wippy.providers.workflow.journal import RunRecord
 
 T = TypeVar("T")
 HOST = "app:wfs"
@@ -107,14 +107,6 @@ def root(tmp_path: Path) -> Path:
 
 def expected_messages() -> list[dict[str, Any]]:
     return [{"topic": topic, "v": {"i": i}} for i, topic in enumerate(TOPICS, 1)]
-
-
-def read_run(root: Path, workflow_id: str) -> RunRecord | None:
-    reader = JournalReader(str(root / "data/wf.db"))
-    try:
-        return reader.run(workflow_id)
-    finally:
-        reader.close()
 
 
 def closed(root: Path, workflow_id: str) -> RunRecord | None:

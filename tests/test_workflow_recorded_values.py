@@ -16,13 +16,13 @@ import asyncio
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
+from tests.conftest import read_run, until
 from wippy import Runtime, load_project
 from wippy.providers import SpawnRequest
 from wippy.providers.workflow.history import RECORDED_VALUES
 from wippy.providers.workflow.host import WorkflowHost
-from wippy.providers.workflow.journal import JournalReader, RunRecord
+from wippy.providers.workflow.journal import RunRecord
 
 HOST = "app:wfs"
 DEADLINE = 5.0  # seconds any single wait may take
@@ -86,23 +86,6 @@ return {observe = function(values) return true end}
 """
 
 
-def read_run(root: Path, workflow_id: str) -> RunRecord | None:
-    reader = JournalReader(str(root / "data/wf.db"))
-    try:
-        return reader.run(workflow_id)
-    finally:
-        reader.close()
-
-
-async def until(check: Any, what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value
-
-
 def test_recorded_values_are_replayed_from_the_journal(tmp_path: Path) -> None:
     root = tmp_path
     (root / "_index.yaml").write_text(INDEX)
@@ -129,7 +112,7 @@ def test_recorded_values_are_replayed_from_the_journal(tmp_path: Path) -> None:
             pid = host.spawn(SpawnRequest("app:reader", rt.kernel.lua_args([])))
             await host.barrier()
             workflow_id = pid.split("|", 1)[1].rstrip("}")
-            return workflow_id, peer, await until(lambda: observed(workflow_id), "the values to be recorded")
+            return workflow_id, peer, await until(lambda: observed(workflow_id), "the values to be recorded", DEADLINE)
 
     workflow_id, peer, run = asyncio.run(first())
     assert run.status == "running", run.error
@@ -157,7 +140,7 @@ def test_recorded_values_are_replayed_from_the_journal(tmp_path: Path) -> None:
             recovered = host.recovered
             assert rt.router.send(f"{{{HOST}|{workflow_id}}}", "go", rt.vm.to_lua(True), None)
             await host.barrier()
-            done = await until(lambda: closed(workflow_id), "the workflow to complete")
+            done = await until(lambda: closed(workflow_id), "the workflow to complete", DEADLINE)
             return recovered, done
 
     recovered, done = asyncio.run(second())

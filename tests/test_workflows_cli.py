@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import read_run, until
 from tests.running import Running
 from wippy import Runtime, load_project
 from wippy.cli_workflows import open_admin
 from wippy.errors import CANCELED, INVALID, NOT_FOUND, WippyError
 from wippy.providers.workflow.execution import MAX_RECORD_BYTES
-from wippy.providers.workflow.journal import JournalReader
 
 INDEX = """\
 namespace: app
@@ -90,25 +90,6 @@ def wippy(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
                           input=stdin, timeout=30)
 
 
-def read_run(root: Path, workflow_id: str) -> Any:
-    reader = JournalReader(str(root / "data/wf.db"))
-    try:
-        return reader.run(workflow_id)
-    finally:
-        reader.close()
-
-
-async def until(check: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.02)
-
-
 def start_workflows(root: Path, specs: list[dict[str, Any]], messages: list[tuple[str, str, Any]] = ()) -> None:
     """Run the project in this process long enough to start ``specs`` and send ``messages``;
     the workflows that are left waiting stay open in the store."""
@@ -123,7 +104,7 @@ def start_workflows(root: Path, specs: list[dict[str, Any]], messages: list[tupl
             # every workflow has got as far as it goes before the host stops
             await until(lambda: all((r := read_run(root, i)) is not None and (
                 r.status == "completed" if i in done else len(r.history) >= (1 if r.entry == "app:waiter" else 0))
-                for i in ids))
+                for i in ids), "every workflow as far as it goes", timeout=5.0)
 
     asyncio.run(main())
 
@@ -196,7 +177,8 @@ def test_commands_wait_in_the_store_until_the_host_starts(tmp_path: Path) -> Non
 
     async def restart() -> int:
         async with Runtime(load_project(root)) as rt:
-            await until(lambda: all(read_run(root, i).status != "running" for i in ("q-sig", "q-cancel", "q-term")))
+            await until(lambda: all(read_run(root, i).status != "running" for i in ("q-sig", "q-cancel", "q-term")),
+                        "the three queued commands carried out", timeout=5.0)
             return rt.router.hosts["app:wfs"].recovered
 
     assert asyncio.run(restart()) == 3
