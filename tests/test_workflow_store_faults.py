@@ -205,6 +205,20 @@ def test_a_damaged_store_stops_run_and_exec_with_one_clear_error(tmp_path: Path,
 
 
 # 2. What SQLite cannot see: a truncated store, a -wal removed after a crash ------------------------
+def started_and_stopped(root: Path) -> Running:
+    """``wippy run`` until it is up, then Ctrl-C; it must exit 0."""
+    run = Running(root)
+    try:
+        run.wait_for("press Ctrl-C")
+    finally:
+        assert run.stop() == 0, run.output
+    return run
+
+
+def journal_warning(run: Running) -> str | None:
+    return next((line for line in run.lines if "WARN" in line and "wippy.journal" in line), None)
+
+
 def test_a_store_truncated_to_0_bytes_is_reported_at_start(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p")
     start_workflows(root, [spec(f"t-{i}") for i in range(3)])
@@ -212,12 +226,8 @@ def test_a_store_truncated_to_0_bytes_is_reported_at_start(tmp_path: Path) -> No
     assert {r.status for r in read_runs(store).values()} == {"running"}
     store.write_bytes(b"")  # truncated (after a clean stop: no -wal beside it)
 
-    run = Running(root)
-    try:
-        run.wait_for("press Ctrl-C")
-    finally:
-        assert run.stop() == 0, run.output
-    warning = next((line for line in run.lines if "WARN" in line and "wippy.journal" in line), None)
+    run = started_and_stopped(root)
+    warning = journal_warning(run)
     assert warning is not None, run.output
     assert f"workflow store {store} was empty (0 bytes) when it was opened" in warning
     assert "the workflows it held are lost" in warning and "restore the file from a backup" in warning
@@ -244,23 +254,15 @@ def test_a_wal_removed_after_a_crash_is_reported_at_start(tmp_path: Path) -> Non
     assert cli(["workflows", "list", str(root)]) == 0
     assert wal.exists() and wal.stat().st_size == 0
 
-    second = Running(root)
-    try:
-        second.wait_for("press Ctrl-C")
-    finally:
-        assert second.stop() == 0, second.output
-    warning = next((line for line in second.lines if "WARN" in line and "wippy.journal" in line), None)
+    second = started_and_stopped(root)
+    warning = journal_warning(second)
     assert warning is not None, second.output
     assert f"workflow store {store}: the runtime that used it last did not close it (a crash" in warning
     assert f"write-ahead log {store}-wal is gone" in warning and "recent workflows may be missing" in warning
     assert any(line.startswith("wippy: app:wfs resumed 0 open workflows -- WARNING: workflows in "
                                f"{store} may have been lost") for line in second.lines), second.output
 
-    third = Running(root)  # a clean stop before: nothing to say
-    try:
-        third.wait_for("press Ctrl-C")
-    finally:
-        assert third.stop() == 0, third.output
+    third = started_and_stopped(root)  # a clean stop before: nothing to say
     assert "wippy: app:wfs resumed 5 open workflows" in third.lines, third.output
     assert not any("WARN" in line for line in third.lines), third.output
 
