@@ -236,7 +236,7 @@ class FunctionRunner:
         its coroutine, as an inline ``funcs.call`` does, and ``prepare(call, bound)`` runs
         before that command is carried out. Returns that call (or None) and ``bound``, what
         ``bind`` returned: ``bind`` is a Lua function and arguments, called as
-        ``bind[0](coroutine, *bind[1:])`` before the call runs."""
+        ``bind[0](*bind[1:])`` before the call runs."""
         entry_id, profile = self.resolve(target)
         kernel = self.kernel
         bound, thread, *out = kernel.scheduler.run_detached(

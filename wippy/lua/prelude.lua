@@ -526,7 +526,7 @@ end
 -- coroutines are pooled: a pooled coroutine runs one task body after another, handing each
 -- outcome back as a finished task does (false, xpcall's results) and waiting for the next
 -- body. One that issued a command is the driver's from then on and never comes back.
--- `bind(co, ...)`, when given, makes the state a service ties to the call; the call's code
+-- `bind(...)`, when given, makes the state a service ties to the call; the call's code
 -- finds it as rt.call_state[coroutine.running()] (nil in any other coroutine).
 local call_state = setmetatable({}, { __mode = "k" })
 rt.call_state = call_state
@@ -562,7 +562,7 @@ function rt.start_detached(budget, id, profile, args, bind, ...)
     co = co_create(pooled_next)
   end
   local state = nil
-  if bind then state = bind(co, ...) end
+  if bind then state = bind(...) end
   call_state[co] = state
   return detached_outcome(co, state, co_resume(co, budget, rt.entry_task, id, profile, args))
 end

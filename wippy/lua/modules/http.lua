@@ -66,7 +66,7 @@ end
 -- command; from anywhere else (a coroutine the handler made) they ask the server (http.open).
 local call_state = rt.call_state
 
-function rt.http_bind(_co, method, path)
+function rt.http_bind(method, path)
   return { headers = {}, body = {}, n = 0, method = method, path = path }
 end
 
